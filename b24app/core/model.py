@@ -1,0 +1,123 @@
+"""One model for the desired state (a template) and the actual state (a portal).
+
+Identity is kept apart from content: an entry is identified by its list and its ``id`` (the
+STATUS_ID without the pipeline prefix); what gets compared is :meth:`Entry.content`.
+Portal-only facts (numeric row id, SYSTEM, NAME_INIT) ride along but are never compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+PROCESS = "process"
+SUCCESS = "success"
+FAILURE = "failure"
+SEMANTICS = (PROCESS, SUCCESS, FAILURE)
+
+# Bitrix24's one-letter SEMANTICS codes <-> ours. null, "" and "P" all mean "in progress".
+SEMANTICS_FROM_BITRIX = {None: PROCESS, "": PROCESS, "P": PROCESS, "S": SUCCESS, "F": FAILURE}
+SEMANTICS_TO_BITRIX = {PROCESS: "", SUCCESS: "S", FAILURE: "F"}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One row of a reference list: a stage or a value."""
+
+    id: str  # STATUS_ID without the pipeline prefix ("OFFER", not "C3:OFFER")
+    name: str
+    sort: int
+    color: str | None = None  # "#RRGGBB" (upper case); None in a template = not managed
+    semantics: str = PROCESS
+    # Portal-only facts, never compared:
+    system: bool = False
+    name_init: str = ""
+    row_id: int | None = None  # crm.status numeric ID
+
+    def content(self) -> dict[str, object]:
+        return {"name": self.name, "sort": self.sort, "color": self.color, "semantics": self.semantics}
+
+
+@dataclass(frozen=True, slots=True)
+class RefList:
+    """The entries of one reference list (one ENTITY_ID on a portal)."""
+
+    key: str  # catalog key: "lead_stages", "sources", "deal_stages", "invoice_stages", ...
+    entries: tuple[Entry, ...]
+    prune: bool | None = None  # template: None = inherit the template's default
+    entity_id: str | None = None  # portal: "STATUS", "DEAL_STAGE_3", "DYNAMIC_128_STAGE_9" ...
+    prefix: str = ""  # portal: "C3", "DT31_5", "" for lists without a prefix
+
+    def by_id(self) -> dict[str, Entry]:
+        return {e.id: e for e in self.entries}
+
+    def full_id(self, entry_id: str) -> str:
+        """The STATUS_ID as stored on the portal (with the pipeline prefix)."""
+        return f"{self.prefix}:{entry_id}" if self.prefix else entry_id
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A deal / invoice / smart-process pipeline (a crm.category) with its stages."""
+
+    name: str
+    stages: RefList
+    default: bool = False
+    key: str | None = None  # template key; for deals stored as originId on the portal
+    previous_names: tuple[str, ...] = ()
+    sort: int | None = None  # None in a template = not managed
+    id: int | None = None  # portal: category id (0 for the virtual default deal pipeline)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSet:
+    """The pipelines of one entity type: deals (2), smart invoices (31) or one smart process."""
+
+    section: str  # "deal_pipelines", "invoice_pipelines", "smart_processes"
+    pipelines: tuple[Pipeline, ...]
+    prune: bool | None = None  # template: delete pipelines the template does not name
+    entity_type_id: int | None = None  # portal (and fixed for deals 2 / invoices 31)
+
+
+@dataclass(frozen=True, slots=True)
+class SmartProcess:
+    title: str
+    pipelines: PipelineSet
+    code: str | None = None
+    type_id: int | None = None  # portal: crm.type id
+    entity_type_id: int | None = None  # portal: entityTypeId (used by stages and categories)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """The desired state. A section that is None (or a list key that is absent) is not managed."""
+
+    lists: Mapping[str, RefList] = field(default_factory=dict)  # flat lists by catalog key
+    deal_pipelines: PipelineSet | None = None
+    invoice_pipelines: PipelineSet | None = None
+    smart_processes: tuple[SmartProcess, ...] | None = None
+    prune: bool = False
+    source: str = "<template>"  # file name, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How many CRM items use an entry or a pipeline; a missing key means "not counted"."""
+
+    entries: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (ENTITY_ID, STATUS_ID) -> n
+    pipelines: Mapping[tuple[int, int], int] = field(default_factory=dict)  # (entityTypeId, category) -> n
+    uncountable: frozenset[str] = frozenset()  # catalog keys whose usage cannot be counted over REST
+
+
+@dataclass(frozen=True, slots=True)
+class PortalState:
+    """The actual state of one portal, as read."""
+
+    domain: str
+    lists: Mapping[str, RefList] = field(default_factory=dict)  # flat lists present on the portal
+    deal_pipelines: PipelineSet = field(default_factory=lambda: PipelineSet("deal_pipelines", (), None, 2))
+    invoice_pipelines: PipelineSet = field(
+        default_factory=lambda: PipelineSet("invoice_pipelines", (), None, 31)
+    )
+    smart_processes: tuple[SmartProcess, ...] = ()
+    usage: Usage = field(default_factory=Usage)
