@@ -48,37 +48,120 @@ DYNAMIC_RULES = StageRules("NEW", "SUCCESS", "FAIL", frozenset({"NEW", "SUCCESS"
 
 _SPECS = (
     ListSpec("lead_stages", "lead stages", "STATUS", LEAD_RULES, True, ((LEAD, "STATUS_ID"),), True, "leads"),
-    ListSpec("quote_stages", "quote stages", "QUOTE_STATUS", QUOTE_RULES, True, ((QUOTE, "STATUS_ID"),),
-             True, "quotes"),
-    ListSpec("document_stages", "document stages", None, DOCUMENT_RULES, False,
-             ((SMART_DOCUMENT, "stageId"),), True, "documents"),
-    ListSpec("sources", "sources", "SOURCE", None, False,
-             ((LEAD, "SOURCE_ID"), (DEAL, "SOURCE_ID"), (CONTACT, "SOURCE_ID")), True, "CRM items"),
-    ListSpec("contact_types", "contact types", "CONTACT_TYPE", None, False, ((CONTACT, "TYPE_ID"),), True,
-             "contacts"),
-    ListSpec("company_types", "company types", "COMPANY_TYPE", None, False, ((COMPANY, "COMPANY_TYPE"),),
-             True, "companies"),
-    ListSpec("employees", "number of employees", "EMPLOYEES", None, False, ((COMPANY, "EMPLOYEES"),), True,
-             "companies"),
-    ListSpec("industries", "industries", "INDUSTRY", None, False, ((COMPANY, "INDUSTRY"),), True, "companies"),
+    ListSpec(
+        "quote_stages",
+        "quote stages",
+        "QUOTE_STATUS",
+        QUOTE_RULES,
+        True,
+        ((QUOTE, "STATUS_ID"),),
+        True,
+        "quotes",
+    ),
+    ListSpec(
+        "document_stages",
+        "document stages",
+        None,
+        DOCUMENT_RULES,
+        False,
+        ((SMART_DOCUMENT, "stageId"),),
+        True,
+        "documents",
+    ),
+    ListSpec(
+        "sources",
+        "sources",
+        "SOURCE",
+        None,
+        False,
+        ((LEAD, "SOURCE_ID"), (DEAL, "SOURCE_ID"), (CONTACT, "SOURCE_ID")),
+        True,
+        "CRM items",
+    ),
+    ListSpec(
+        "contact_types",
+        "contact types",
+        "CONTACT_TYPE",
+        None,
+        False,
+        ((CONTACT, "TYPE_ID"),),
+        True,
+        "contacts",
+    ),
+    ListSpec(
+        "company_types",
+        "company types",
+        "COMPANY_TYPE",
+        None,
+        False,
+        ((COMPANY, "COMPANY_TYPE"),),
+        True,
+        "companies",
+    ),
+    ListSpec(
+        "employees",
+        "number of employees",
+        "EMPLOYEES",
+        None,
+        False,
+        ((COMPANY, "EMPLOYEES"),),
+        True,
+        "companies",
+    ),
+    ListSpec(
+        "industries", "industries", "INDUSTRY", None, False, ((COMPANY, "INDUSTRY"),), True, "companies"
+    ),
     ListSpec("deal_types", "deal types", "DEAL_TYPE", None, False, ((DEAL, "TYPE_ID"),), True, "deals"),
-    ListSpec("honorifics", "honorifics", "HONORIFIC", None, False, ((LEAD, "HONORIFIC"), (CONTACT, "HONORIFIC")),
-             True, "leads and contacts"),
+    ListSpec(
+        "honorifics",
+        "honorifics",
+        "HONORIFIC",
+        None,
+        False,
+        ((LEAD, "HONORIFIC"), (CONTACT, "HONORIFIC")),
+        True,
+        "leads and contacts",
+    ),
     ListSpec("call_statuses", "call statuses", "CALL_LIST", None, False, (), False, "call lists"),
     # Per-pipeline stage lists (ENTITY_ID depends on the pipeline):
     ListSpec("deal_stages", "deal stages", None, DEAL_RULES, True, ((DEAL, "STAGE_ID"),), True, "deals"),
-    ListSpec("invoice_stages", "invoice stages", None, INVOICE_RULES, False, ((SMART_INVOICE, "stageId"),),
-             True, "invoices"),
-    ListSpec("smart_process_stages", "smart-process stages", None, DYNAMIC_RULES, False, ((0, "stageId"),),
-             True, "items"),
+    ListSpec(
+        "invoice_stages",
+        "invoice stages",
+        None,
+        INVOICE_RULES,
+        False,
+        ((SMART_INVOICE, "stageId"),),
+        True,
+        "invoices",
+    ),
+    ListSpec(
+        "smart_process_stages",
+        "smart-process stages",
+        None,
+        DYNAMIC_RULES,
+        False,
+        ((0, "stageId"),),
+        True,
+        "items",
+    ),
 )
 
 SPECS: dict[str, ListSpec] = {s.key: s for s in _SPECS}
 
 # Flat lists in template order (the keys a template may give as plain lists).
 FLAT_LISTS = (
-    "lead_stages", "quote_stages", "document_stages", "sources", "contact_types", "company_types",
-    "employees", "industries", "deal_types", "honorifics", "call_statuses",
+    "lead_stages",
+    "quote_stages",
+    "document_stages",
+    "sources",
+    "contact_types",
+    "company_types",
+    "employees",
+    "industries",
+    "deal_types",
+    "honorifics",
+    "call_statuses",
 )
 PIPELINE_SECTIONS = ("deal_pipelines", "invoice_pipelines", "smart_processes")
 VALUE_LISTS = tuple(k for k in FLAT_LISTS if SPECS[k].stages is None)
@@ -89,8 +172,11 @@ SECTION_STAGE_KIND = {
     "invoice_pipelines": "invoice_stages",
     "smart_processes": "smart_process_stages",
 }
-SECTION_TITLE = {"deal_pipelines": "deal pipeline", "invoice_pipelines": "invoice pipeline",
-                 "smart_processes": "smart-process pipeline"}
+SECTION_TITLE = {
+    "deal_pipelines": "deal pipeline",
+    "invoice_pipelines": "invoice pipeline",
+    "smart_processes": "smart-process pipeline",
+}
 
 _STRICT_ID = re.compile(r"^[0-9A-Za-z_-]+$")
 _ENTITY_TO_KEY = {s.entity_id: s.key for s in _SPECS if s.entity_id}

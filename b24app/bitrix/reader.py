@@ -1,0 +1,295 @@
+"""Read a portal's reference lists into the core model, in as few requests as possible.
+
+One batch reads every list (crm.status.list returns all rows of all lists in one answer), the
+pipelines of deals and invoices, the smart-process types and whether the user is an administrator;
+a second batch reads the pipelines of smart processes, only when the template manages them.
+Usage counts are read only for what a plan would delete.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from b24app.core import catalog
+from b24app.core.model import (
+    PROCESS,
+    SEMANTICS_FROM_BITRIX,
+    Entry,
+    Pipeline,
+    PipelineSet,
+    PortalState,
+    RefList,
+    SmartProcess,
+    Template,
+)
+from b24app.core.plan import UsageQuery
+
+from .client import BatchReply, Client, Command
+from .errors import BitrixError, ProtocolError
+
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_EXTRA_SEMANTICS = {"success": "success", "failure": "failure", "apology": "failure"}
+
+# Legacy list methods for the CRM objects; everything else is counted with crm.item.list.
+_LIST_METHOD = {
+    catalog.LEAD: "crm.lead.list",
+    catalog.DEAL: "crm.deal.list",
+    catalog.CONTACT: "crm.contact.list",
+    catalog.COMPANY: "crm.company.list",
+    catalog.QUOTE: "crm.quote.list",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PortalRead:
+    state: PortalState
+    is_admin: bool | None  # the webhook's / token's user, per user.admin
+
+
+def base_commands() -> dict[str, Command]:
+    """The commands of one full read (smart-process pipelines excepted)."""
+    return {
+        "admin": Command("user.admin"),
+        "types": Command("crm.status.entity.types"),
+        "statuses": Command("crm.status.list", {"order": {"SORT": "ASC"}}),
+        "deal_categories": Command("crm.category.list", {"entityTypeId": catalog.DEAL}),
+        "invoice_categories": Command("crm.category.list", {"entityTypeId": catalog.SMART_INVOICE}),
+        "smart_types": Command("crm.type.list", {"order": {"id": "ASC"}}),
+    }
+
+
+def smart_category_commands(types: Iterable[Mapping]) -> dict[str, Command]:
+    return {
+        f"smart_categories_{t['entityTypeId']}": Command(
+            "crm.category.list", {"entityTypeId": t["entityTypeId"]}
+        )
+        for t in types
+    }
+
+
+def read_portal(client: Client, template: Template | None = None) -> PortalRead:
+    """Read everything the template can touch (everything, without a template)."""
+    reply = client.batch(base_commands())
+    return finish_read(client, reply, template)
+
+
+def finish_read(client: Client, reply: BatchReply, template: Template | None) -> PortalRead:
+    """Build the state from a batch holding base_commands() (it may hold other commands too)."""
+    for key in ("types", "statuses", "deal_categories"):
+        if key in reply.errors:
+            raise reply.errors[key]
+    statuses = _as_list(reply.results.get("statuses"), "crm.status.list")
+    if "statuses" in reply.nexts:  # Bitrix24 does not page crm.status.list, but follow it if it ever does
+        statuses += client.list_all(
+            "crm.status.list", {"order": {"SORT": "ASC"}, "start": reply.nexts["statuses"]}
+        )
+    types = _smart_types(client, reply, template)
+    categories: dict[int, list] = {}
+    if types:
+        more = client.batch_all(smart_category_commands(types))
+        for t in types:
+            etid = int(t["entityTypeId"])
+            key = f"smart_categories_{etid}"
+            if key in more.errors:
+                raise more.errors[key]
+            categories[etid] = _wrapped(more.results.get(key), "categories", "crm.category.list")
+    state = build_state(
+        client.domain,
+        entity_types=_as_list(reply.results.get("types"), "crm.status.entity.types"),
+        statuses=statuses,
+        deal_categories=_wrapped(reply.results.get("deal_categories"), "categories", "crm.category.list"),
+        invoice_categories=(
+            []
+            if "invoice_categories" in reply.errors
+            else _wrapped(reply.results.get("invoice_categories"), "categories", "crm.category.list")
+        ),
+        smart_types=types,
+        smart_categories=categories,
+    )
+    admin = reply.results.get("admin")
+    return PortalRead(state, None if "admin" in reply.errors else _truthy(admin))
+
+
+def _smart_types(client: Client, reply: BatchReply, template: Template | None) -> list[dict]:
+    if template is not None and template.smart_processes is None:
+        return []
+    if "smart_types" in reply.errors:
+        error = reply.errors["smart_types"]
+        if template is None:
+            return []  # an export can go without smart processes when the user may not read them
+        raise error
+    types = _wrapped(reply.results.get("smart_types"), "types", "crm.type.list")
+    if "smart_types" in reply.nexts:
+        types += client.list_all(
+            "crm.type.list", {"order": {"id": "ASC"}, "start": reply.nexts["smart_types"]}, key="types"
+        )
+    return types
+
+
+def build_state(
+    domain: str,
+    *,
+    entity_types: list,
+    statuses: list,
+    deal_categories: list,
+    invoice_categories: list,
+    smart_types: list,
+    smart_categories: Mapping[int, list],
+) -> PortalState:
+    """Pure conversion of Bitrix24 answers into the core model."""
+    rows: dict[str, list] = {}
+    for row in statuses:
+        if not isinstance(row, Mapping) or "ENTITY_ID" not in row or "STATUS_ID" not in row:
+            raise ProtocolError("unexpected row in the answer to crm.status.list", method="crm.status.list")
+        rows.setdefault(str(row["ENTITY_ID"]), []).append(row)
+    known = {str(t.get("ID")): t for t in entity_types if isinstance(t, Mapping)}
+
+    def ref_list(key: str, entity_id: str, prefix: str) -> RefList:
+        entries = sorted(
+            (_entry(r, prefix) for r in rows.get(entity_id, ())), key=lambda e: (e.sort, e.row_id or 0)
+        )
+        return RefList(key, tuple(entries), entity_id=entity_id, prefix=prefix)
+
+    lists: dict[str, RefList] = {}
+    for key in catalog.FLAT_LISTS:
+        entity_id = catalog.SPECS[key].entity_id
+        if entity_id is not None and entity_id in known:
+            lists[key] = ref_list(key, entity_id, "")
+    documents = sorted(e for e in known if catalog.key_for_entity(e) == "document_stages")
+    if documents:
+        entity_id = documents[0]
+        prefix = str(
+            known[entity_id].get("PREFIX")
+            or catalog.document_stage_entity(int(entity_id.rsplit("_", 1)[1]))[1]
+        )
+        lists["document_stages"] = ref_list("document_stages", entity_id, prefix)
+
+    def pipeline_set(section: str, etid: int, categories: list) -> PipelineSet:
+        pipelines = []
+        for cat in categories:
+            cid = int(cat.get("id", 0))
+            entity_id, prefix = catalog.pipeline_stage_entity(section, etid, cid)
+            stages = ref_list(catalog.SECTION_STAGE_KIND[section], entity_id, prefix)
+            pipelines.append(
+                Pipeline(
+                    name=str(cat.get("name") or ""),
+                    stages=stages,
+                    default=_truthy(cat.get("isDefault")),
+                    key=str(cat["originId"]) if cat.get("originId") else None,
+                    sort=_int(cat.get("sort")),
+                    id=cid,
+                )
+            )
+        return PipelineSet(section, tuple(pipelines), None, etid)
+
+    smart = []
+    for t in smart_types:
+        etid = int(t["entityTypeId"])
+        smart.append(
+            SmartProcess(
+                title=str(t.get("title") or ""),
+                code=str(t["code"]) if t.get("code") else None,
+                type_id=_int(t.get("id")),
+                entity_type_id=etid,
+                pipelines=pipeline_set("smart_processes", etid, smart_categories.get(etid, [])),
+            )
+        )
+    return PortalState(
+        domain=domain,
+        lists=lists,
+        deal_pipelines=pipeline_set("deal_pipelines", catalog.DEAL, deal_categories),
+        invoice_pipelines=pipeline_set("invoice_pipelines", catalog.SMART_INVOICE, invoice_categories),
+        smart_processes=tuple(smart),
+    )
+
+
+def count_usage(client: Client, queries: Iterable[UsageQuery]) -> dict[tuple, int]:
+    """How many items use each queried entry or pipeline (one batch per 50 probes)."""
+    commands: dict[str, Command] = {}
+    owners: dict[str, tuple] = {}
+    for n, query in enumerate(queries):
+        for m, (etid, field, value) in enumerate(query.probes):
+            name = f"u{n}_{m}"
+            commands[name] = _count_command(etid, field, value)
+            owners[name] = query.key
+    counts: dict[tuple, int] = {key: 0 for key in owners.values()}
+    if not commands:
+        return counts
+    reply = client.batch_all(commands)
+    for name, key in owners.items():
+        if name in reply.errors:
+            raise reply.errors[name]
+        counts[key] += int(reply.totals.get(name, 0) or 0)
+    return counts
+
+
+def _count_command(etid: int, field: str, value: object) -> Command:
+    method = _LIST_METHOD.get(etid)
+    if method is not None:
+        return Command(method, {"filter": {field: value}, "select": ["ID"]})
+    return Command("crm.item.list", {"entityTypeId": etid, "filter": {field: value}, "select": ["id"]})
+
+
+# -- tolerant parsing of PHP-encoded answers --------------------------------------------------------
+
+
+def _entry(row: Mapping, prefix: str) -> Entry:
+    status_id = str(row["STATUS_ID"])
+    entry_id = status_id.split(":", 1)[1] if ":" in status_id else status_id
+    semantics = SEMANTICS_FROM_BITRIX.get(row.get("SEMANTICS"), PROCESS)
+    extra = row.get("EXTRA")
+    if semantics == PROCESS and isinstance(extra, Mapping):
+        semantics = _EXTRA_SEMANTICS.get(str(extra.get("SEMANTICS")), PROCESS)
+    color = row.get("COLOR") or (extra.get("COLOR") if isinstance(extra, Mapping) else None) or None
+    return Entry(
+        id=entry_id,
+        name=str(row.get("NAME") or ""),
+        sort=_int(row.get("SORT")) or 0,
+        color=str(color).upper() if color and _COLOR.match(str(color)) else None,
+        semantics=semantics,
+        system=row.get("SYSTEM") == "Y",
+        name_init=str(row.get("NAME_INIT") or ""),
+        row_id=_int(row.get("ID")),
+    )
+
+
+def _as_list(value: object, method: str) -> list:
+    if value is None:
+        raise ProtocolError(f"the portal gave no answer to {method}", method=method)
+    if isinstance(value, list):
+        return value
+    if isinstance(value, Mapping):  # PHP arrays with numeric keys may arrive as objects
+        return list(value.values())
+    raise ProtocolError(f"unexpected answer to {method}", method=method)
+
+
+def _wrapped(value: object, key: str, method: str) -> list:
+    if isinstance(value, Mapping) and key in value:
+        return _as_list(value[key], method)
+    if value == []:
+        return []
+    raise ProtocolError(f"unexpected answer to {method}: no '{key}'", method=method)
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).upper() in ("Y", "1", "TRUE")
+
+
+__all__ = [
+    "PortalRead",
+    "read_portal",
+    "finish_read",
+    "base_commands",
+    "build_state",
+    "count_usage",
+    "BitrixError",
+]

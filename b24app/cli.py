@@ -1,0 +1,291 @@
+"""The command line: validate, plan, apply, export, sandbox, demo.
+
+Exit codes: plan 0 = in sync, 2 = changes to apply, 1 = error; apply 0 = applied and verified,
+1 = error or not converged; validate and export 0 / 1. Errors are one clear message on stderr,
+never a traceback, never a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from b24app import sync
+from b24app.bitrix.auth import WebhookAuth
+from b24app.bitrix.client import Client
+from b24app.bitrix.errors import BitrixError
+from b24app.core.dump import dump_template
+from b24app.core.plan import Plan, PlanOptions
+from b24app.core.render import render_json, render_text
+from b24app.core.template import TemplateError, load_template
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+PORTAL_ENV = "B24APP_PORTAL"
+
+
+_SECRETS = (re.compile(r"(/rest/\d+/)[^/\s]+"), re.compile(r"((?:auth|access_token|refresh_token)=)[^&\s]+"))
+
+
+def redact(text: str) -> str:
+    """Hide webhook codes and tokens in a message that may quote a URL."""
+    for pattern in _SECRETS:
+        text = pattern.sub(r"\1***", text)
+    return text
+
+
+class CliError(Exception):
+    """An error for the user: printed as one message, exit 1."""
+
+
+def example_template_text() -> str:
+    return resources.files("b24app").joinpath("examples/crm.yaml").read_text(encoding="utf-8")
+
+
+def _read_template(path: str):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"template {path} not found; give the path of a YAML template") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CliError(f"cannot read template {path}: {error}") from None
+    return load_template(text, source=path)
+
+
+def _client(portal: str | None, progress: bool = True) -> Client:
+    portal = portal or os.environ.get(PORTAL_ENV)
+    if not portal:
+        raise CliError(
+            f"no portal: pass --portal WEBHOOK_URL (or set {PORTAL_ENV}), e.g. "
+            "https://example.bitrix24.ru/rest/1/abc123/"
+        )
+    try:
+        auth = WebhookAuth(portal)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    return Client(auth)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _progress(args) -> sync.Progress:
+    if getattr(args, "quiet", False):
+        return lambda _: None
+    return lambda message: _stderr(f"… {message}")
+
+
+def _color(args) -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not getattr(args, "no_color", False)
+
+
+def _options(args) -> PlanOptions:
+    return PlanOptions(
+        prune=True if getattr(args, "prune", False) else None, force=getattr(args, "force", False)
+    )
+
+
+def _apply_hint(args) -> str:
+    parts = ["b24app apply", args.template, "--portal …"]
+    if args.prune:
+        parts.append("--prune")
+    parts.append("--yes")
+    return " ".join(parts)
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def cmd_validate(args) -> int:
+    template = _read_template(args.template)
+    managed = len(template.lists) + sum(
+        x is not None for x in (template.deal_pipelines, template.invoice_pipelines)
+    )
+    smart = f", {len(template.smart_processes)} smart process(es)" if template.smart_processes else ""
+    print(f"{args.template}: valid ({managed} list(s)/section(s) managed{smart})")
+    return EXIT_OK
+
+
+def cmd_plan(args) -> int:
+    template = _read_template(args.template)
+    client = _client(args.portal)
+    result, _ = sync.make_plan(client, template, _options(args), _progress(args))
+    if args.out:
+        Path(args.out).write_text(render_json(result), encoding="utf-8")
+    if args.json:
+        sys.stdout.write(render_json(result))
+    else:
+        sys.stdout.write(render_text(result, color=_color(args), apply_hint=_apply_hint(args)))
+        if args.out:
+            print(
+                f"Plan saved to {args.out}; apply exactly it with: b24app apply {args.template} "
+                f"--portal … --plan {args.out} --yes"
+            )
+    if not args.quiet:
+        _stderr(f"… {client.requests_sent} request(s) to {client.domain}")
+    return EXIT_CHANGES if result.has_changes else EXIT_OK
+
+
+def _expected_checksum(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return str(data["checksum"])
+    except FileNotFoundError:
+        raise CliError(f"plan file {path} not found") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CliError(f"{path} is not a plan saved by 'b24app plan --out'") from None
+
+
+def cmd_apply(args) -> int:
+    template = _read_template(args.template)
+    expected = _expected_checksum(args.plan)
+    if not args.yes:
+        raise CliError(
+            "apply changes the portal: add --yes to confirm (review the changes with 'b24app plan' first)"
+        )
+    client = _client(args.portal)
+    color = _color(args)
+
+    def show(plan: Plan) -> None:
+        sys.stdout.write(render_text(plan, color=color))
+        sys.stdout.flush()
+
+    result = sync.apply(
+        client, template, _options(args), expected_checksum=expected, progress=_progress(args), on_plan=show
+    )
+    for change, error in result.failed:
+        label = "note (the portal matches anyway)" if result.converged else "failed"
+        _stderr(f"{label}: {change.scope.label} {change.key}: {error}")
+    if result.converged:
+        applied = len(result.applied)
+        blocked = result.verify.summary["blocked"]
+        note = f" ({blocked} blocked change(s) left as shown)" if blocked else ""
+        print(
+            f"Applied {applied} change(s); verified: {client.domain} matches the template{note}. "
+            f"{client.requests_sent} request(s)."
+        )
+        return EXIT_OK
+    remaining = result.verify.summary
+    print(
+        f"Not converged: {len(result.failed)} change(s) failed, {remaining['create']} create(s), "
+        f"{remaining['update']} update(s), {remaining['delete']} delete(s) still differ. "
+        "Fix what the messages say; running apply again is safe."
+    )
+    return EXIT_ERROR
+
+
+def cmd_export(args) -> int:
+    client = _client(args.portal)
+    template, _ = sync.export(client, _progress(args))
+    text = dump_template(template, header=f"Exported from {client.domain} by b24app export")
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text, encoding="utf-8")
+        _stderr(f"… wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_sandbox(args) -> int:
+    from b24app.sandbox.cli import main as sandbox_main
+
+    return sandbox_main(args.rest)
+
+
+def cmd_demo(args) -> int:
+    from b24app.demo import run_demo
+
+    return run_demo(template_path=args.template, lang=args.lang, color=_color(args))
+
+
+def cmd_example(args) -> int:
+    sys.stdout.write(example_template_text())
+    return EXIT_OK
+
+
+# -- parser ----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="b24app", description="Bitrix24 CRM reference lists as code.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def portal_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--portal", help=f"incoming-webhook URL (or set {PORTAL_ENV})")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+        p.add_argument("--no-color", action="store_true", help="no colours")
+
+    p = sub.add_parser("validate", help="check a template")
+    p.add_argument("template")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="show what apply would change")
+    p.add_argument("template")
+    portal_args(p)
+    p.add_argument("--prune", action="store_true", help="also delete portal entries the template lacks")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--out", metavar="PLAN.json", help="save the plan for 'apply --plan'")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("apply", help="apply the template to a portal")
+    p.add_argument("template")
+    portal_args(p)
+    p.add_argument("--prune", action="store_true", help="also delete portal entries the template lacks")
+    p.add_argument("--force", action="store_true", help="accept a prune above the safety threshold")
+    p.add_argument("--plan", metavar="PLAN.json", help="refuse if the portal changed since this plan")
+    p.add_argument("--yes", action="store_true", help="confirm: really change the portal")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("export", help="write a template from a portal")
+    portal_args(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sandbox", help="run emulated Bitrix24 portals", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("demo", help="plan and apply the example template on a sandbox portal")
+    p.add_argument("--template", help="template to use (default: the bundled example)")
+    p.add_argument("--lang", choices=("ru", "en"), default="ru")
+    p.add_argument("--no-color", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("example", help="print the bundled example template")
+    p.set_defaults(func=cmd_example)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TemplateError as error:
+        _stderr(f"error: the template is not valid ({len(error.problems)} problem(s)):")
+        for problem in error.problems:
+            _stderr(f"  {problem}")
+        return EXIT_ERROR
+    except (CliError, sync.SyncError, BitrixError) as error:
+        _stderr(f"error: {error}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _stderr("interrupted; nothing more was sent. Running the command again is safe.")
+        return EXIT_ERROR
+    except Exception as error:  # never a traceback for users; the message names the failure
+        _stderr(
+            f"error: unexpected {type(error).__name__}: {redact(str(error))}. "
+            "Please report it; rerunning is safe."
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""A template that describes a portal exactly as it is (its plan against that portal is empty)."""
+
+from __future__ import annotations
+
+from .model import Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
+
+
+def _entries(lst: RefList) -> RefList:
+    entries = tuple(Entry(e.id, e.name, e.sort, e.color, e.semantics) for e in lst.entries)
+    return RefList(lst.key, entries)
+
+
+def _pipelines(ps: PipelineSet) -> PipelineSet:
+    pipelines = tuple(
+        Pipeline(
+            name=p.name,
+            stages=_entries(p.stages),
+            default=p.default,
+            key=p.key if not p.default else None,
+            sort=p.sort,
+        )
+        for p in sorted(ps.pipelines, key=lambda p: (not p.default, p.sort or 0, p.id or 0))
+    )
+    return PipelineSet(ps.section, pipelines, None, ps.entity_type_id)
+
+
+def template_from_state(state: PortalState, source: str = "<export>") -> Template:
+    return Template(
+        lists={key: _entries(lst) for key, lst in state.lists.items()},
+        deal_pipelines=_pipelines(state.deal_pipelines),
+        invoice_pipelines=_pipelines(state.invoice_pipelines) if state.invoice_pipelines.pipelines else None,
+        smart_processes=tuple(
+            SmartProcess(title=p.title, code=p.code, pipelines=_pipelines(p.pipelines))
+            for p in state.smart_processes
+        ),
+        prune=False,
+        source=source,
+    )

@@ -1,0 +1,121 @@
+"""Renderers of a plan: text for people (optionally coloured), JSON for machines, HTML for the web page.
+
+They stand outside the plan so the command line and the in-portal page show the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+
+from .plan import BLOCKED, CREATE, DELETE, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan
+
+_MARK = {CREATE: "+", UPDATE: "~", DELETE: "-", BLOCKED: "!"}
+_ANSI = {CREATE: "\033[32m", UPDATE: "\033[33m", DELETE: "\033[31m", BLOCKED: "\033[35m"}
+_RESET = "\033[0m"
+_BOLD = "\033[1m"
+
+
+def _q(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def describe(change: Change) -> str:
+    """One line (without the mark and key) saying what the change does."""
+    if change.action == BLOCKED:
+        if change.new and set(change.new) == {"semantics"} and change.old:
+            return (
+                f"semantics {change.old['semantics']} -> {change.new['semantics']}: blocked ({change.reason})"
+            )
+        return f"blocked: {change.reason}"
+    if change.target == SMART_PROCESS:
+        if change.action == CREATE:
+            return f"smart process {_q(change.key)} with {change.new['pipelines']} pipeline(s)"
+        return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+    if change.target == PIPELINE:
+        if change.action == CREATE:
+            return f"pipeline {_q(change.key)} with {change.new['stages']} stages"
+        if change.action == DELETE:
+            return f"pipeline {_q(change.key)}"
+        return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+    if change.action == CREATE:
+        extra = [f"sort {change.new['sort']}"]
+        if "semantics" in change.new:
+            extra.append(str(change.new["semantics"]))
+        if "color" in change.new:
+            extra.append(str(change.new["color"]))
+        return f"{_q(change.new['name'])} ({', '.join(extra)})"
+    if change.action == DELETE:
+        return f"{_q(change.old['name'])}"
+    return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+
+
+def _groups(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
+    groups: dict[str, list[Change]] = {}
+    for change in changes:
+        groups.setdefault(change.scope.label, []).append(change)
+    return list(groups.items())
+
+
+def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = None) -> str:
+    def paint(action: str, text: str) -> str:
+        return f"{_ANSI[action]}{text}{_RESET}" if color else text
+
+    title = f"Portal {plan.domain} — template {plan.template}"
+    lines = [f"{_BOLD}{title}{_RESET}" if color else title]
+    width = max((len(c.key) for c in plan.changes if c.target != PIPELINE), default=10)
+    width = min(max(width, 10), 24)
+    for label, changes in _groups(plan.changes):
+        lines.append(f"  {label}")
+        for change in changes:
+            key = (
+                "pipeline" if change.target == PIPELINE and change.action in (CREATE, DELETE) else change.key
+            )
+            body = describe(change)
+            lines.append(paint(change.action, f"    {_MARK[change.action]} {key:<{width}} {body}"))
+    if not plan.changes:
+        lines.append("  No differences: the portal matches the template.")
+    s = plan.summary
+    lines.append(
+        f"Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, {s[BLOCKED]} blocked."
+    )
+    for reason in plan.unsafe:
+        prefix = "Forced past the safety limit" if plan.forced else "Unsafe, refused without --force"
+        lines.append(paint(BLOCKED, f"{prefix}: {reason}"))
+    if apply_hint and plan.has_changes:
+        lines.append(f"Apply with: {apply_hint}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan.to_json(), ensure_ascii=False, indent=2) + "\n"
+
+
+def render_html(plan: Plan) -> str:
+    """A fragment for the in-portal page: one table per list, a summary line."""
+    out = [
+        f'<section class="plan" data-checksum="{html.escape(plan.checksum)}">',
+        f"<h2>Portal {html.escape(plan.domain)}</h2>",
+    ]
+    for label, changes in _groups(plan.changes):
+        out.append(f"<h3>{html.escape(label)}</h3><table>")
+        for change in changes:
+            out.append(
+                f'<tr class="{change.action}"><td>{_MARK[change.action]}</td>'
+                f"<td>{html.escape(change.key)}</td><td>{html.escape(describe(change))}</td></tr>"
+            )
+        out.append("</table>")
+    s = plan.summary
+    out.append(
+        f'<p class="summary">Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, '
+        f"{s[BLOCKED]} blocked.</p>"
+    )
+    for reason in plan.unsafe:
+        out.append(f'<p class="unsafe">{html.escape(reason)}</p>')
+    out.append("</section>")
+    return "\n".join(out)

@@ -1,0 +1,256 @@
+"""Load a YAML template (DESIGN §2) into the model, reporting every problem at once.
+
+``load_template(text, source)`` parses the YAML with line numbers (:mod:`.yamlsource`), checks each
+mapping against its marshmallow schema (:mod:`.schema`), builds the model and checks the rules
+that span entries or pipelines (:mod:`.rules`). Nothing is returned unless nothing is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from b24app.core import rules, schema
+from b24app.core.catalog import FLAT_LISTS, SECTION_STAGE_KIND, SECTION_TITLE, SPECS
+from b24app.core.model import PROCESS, Entry, Pipeline, PipelineSet, RefList, SmartProcess, Template
+from b24app.core.yamlsource import Document, Path, YamlIssue, YamlSyntaxError, parse_yaml
+
+_ENTITY_TYPE_ID = {"deal_pipelines": 2, "invoice_pipelines": 31, "smart_processes": None}
+
+_TEMPLATE = schema.TemplateSchema()
+_LIST_OPTIONS = schema.ListOptionsSchema()
+_VALUE = schema.ValueSchema()
+_STAGE = schema.StageSchema()
+_PIPELINE = schema.PipelineSchema()
+_SMART_PROCESS = schema.SmartProcessSchema()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str  # "deal_pipelines[1].stages[3].id"; "" for the document itself
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{text}{schema.HINT_SEPARATOR}{self.hint}" if self.hint else text
+
+
+class TemplateError(Exception):
+    """The template is not valid; ``problems`` lists everything found, in document order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def load_template(text: str, source: str = "<template>") -> Template:
+    try:
+        document = parse_yaml(text)
+    except YamlSyntaxError as err:
+        raise TemplateError([_problem(source, err.issue)]) from None
+    loader = _Loader(source, document)
+    template = loader.template()
+    if loader.problems:
+        raise TemplateError(sorted(loader.problems, key=lambda p: p.line or 0))
+    return template
+
+
+def format_path(path: Path) -> str:
+    """``("deal_pipelines", 1, "stages", 3, "id")`` -> ``"deal_pipelines[1].stages[3].id"``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _problem(source: str, issue: YamlIssue) -> Problem:
+    return Problem(source, issue.line, format_path(issue.path), issue.message, issue.hint)
+
+
+class _Loader:
+    """One pass over a parsed document: builds the model and collects problems."""
+
+    def __init__(self, source: str, document: Document) -> None:
+        self.source = source
+        self.doc = document
+        self.problems = [_problem(source, issue) for issue in document.issues]
+
+    def template(self) -> Template:
+        root = self.doc.value
+        if not isinstance(root, dict):
+            what = "is empty" if root is None else "must be a mapping of sections"
+            self._add((), f"the template {what}", "start it with 'version: 1' and list the sections under it")
+            return Template(source=self.source)
+        data = self._load(_TEMPLATE, root, ())
+        lists = {key: self._ref_list(key, data[key], (key,)) for key in FLAT_LISTS if key in data}
+        return Template(
+            lists=lists,
+            deal_pipelines=self._section("deal_pipelines", data, ()),
+            invoice_pipelines=self._section("invoice_pipelines", data, ()),
+            smart_processes=self._smart_processes(data.get("smart_processes")),
+            prune=data.get("prune", False),
+            source=self.source,
+        )
+
+    # -- lists --------------------------------------------------------------------------------------
+
+    def _ref_list(self, kind: str, raw: Any, path: Path, *, default_pipeline: bool = False) -> RefList:
+        items, items_path, prune = self._items(raw, path)
+        if items is None:
+            return RefList(kind, (), prune)
+        item_schema = _STAGE if SPECS[kind].is_stages else _VALUE
+        rows = [self._load_item(item_schema, item, (*items_path, i)) for i, item in enumerate(items)]
+        entries = [_entry(data, i) for i, (data, _) in enumerate(rows)]
+        where = self._where(items_path)
+        findings = rules.check_ids(kind, [data.get("id") for data, _ in rows], where,
+                                   default_pipeline=default_pipeline)
+        stage_rules = SPECS[kind].stages
+        if stage_rules and all("id" in data and not failed & {"sort", "semantics"} for data, failed in rows):
+            explicit_sort = [("sort" in data) for data, _ in rows]
+            findings += rules.check_stages(stage_rules, entries, explicit_sort, where)
+        self._findings(items_path, findings)
+        return RefList(kind, tuple(entries), prune)
+
+    def _items(self, raw: Any, path: Path) -> tuple[list[Any] | None, Path, bool | None]:
+        """The items (None: unreadable) of a list written as a list or as ``{prune, entries}``."""
+        if isinstance(raw, list):
+            return raw, path, None
+        data = self._load(_LIST_OPTIONS, raw, path)
+        return data.get("entries"), (*path, "entries"), data.get("prune")
+
+    # -- pipelines ----------------------------------------------------------------------------------
+
+    def _section(self, section: str, data: dict[str, Any], path: Path) -> PipelineSet | None:
+        if section not in data:
+            return None
+        return self._pipeline_set(section, data[section], (*path, section))
+
+    def _pipeline_set(self, section: str, raw: Any, path: Path) -> PipelineSet:
+        items, items_path, prune = self._items(raw, path)
+        pipelines: list[Pipeline] = []
+        readable: list[Pipeline | None] = []  # None: the name could not be read
+        defaults_known = True
+        for i, item in enumerate(items or ()):
+            data, failed = self._load_item(_PIPELINE, item, (*items_path, i))
+            pipelines.append(self._pipeline(section, data, (*items_path, i)))
+            readable.append(pipelines[-1] if "name" in data else None)
+            defaults_known = defaults_known and "name" in data and "default" not in failed
+        if items is not None:
+            findings = rules.check_pipelines(SECTION_TITLE[section], readable, self._where(items_path),
+                                             defaults_known=defaults_known)
+            self._findings(items_path, findings)
+        return PipelineSet(section, tuple(pipelines), prune, _ENTITY_TYPE_ID[section])
+
+    def _pipeline(self, section: str, data: dict[str, Any], path: Path) -> Pipeline:
+        default = data.get("default", False)
+        kind = SECTION_STAGE_KIND[section]
+        stages = RefList(kind, ())
+        if "stages" in data:
+            stages = self._ref_list(kind, data["stages"], (*path, "stages"),
+                                    default_pipeline=default and section == "deal_pipelines")
+        if "prune" in data:  # a pipeline's prune is its stages' prune
+            if stages.prune is not None:
+                self._add((*path, "prune"), "prune is given twice, here and under stages", "keep one of them")
+            stages = replace(stages, prune=data["prune"])
+        return Pipeline(
+            name=data.get("name", ""),
+            stages=stages,
+            default=default,
+            key=data.get("key"),
+            previous_names=tuple(data.get("previous_names", ())),
+            sort=data.get("sort"),
+        )
+
+    def _smart_processes(self, raw: list[Any] | None) -> tuple[SmartProcess, ...] | None:
+        if raw is None:
+            return None
+        path: Path = ("smart_processes",)
+        processes: list[SmartProcess] = []
+        readable: list[SmartProcess | None] = []  # None: the title could not be read
+        for i, item in enumerate(raw):
+            data, _ = self._load_item(_SMART_PROCESS, item, (*path, i))
+            pipelines = PipelineSet("smart_processes", ())
+            if "pipelines" in data:
+                pipelines = self._pipeline_set("smart_processes", data["pipelines"], (*path, i, "pipelines"))
+            processes.append(SmartProcess(data.get("title", ""), pipelines, data.get("code")))
+            readable.append(processes[-1] if "title" in data else None)
+        self._findings(path, rules.check_smart_processes(readable, self._where(path)))
+        return tuple(processes)
+
+    # -- schema checks and problems ------------------------------------------------------------------
+
+    def _load(self, item_schema: Schema, raw: Any, path: Path) -> dict[str, Any]:
+        """The valid part of a mapping checked by ``item_schema``; problems are recorded."""
+        return self._load_item(item_schema, raw, path)[0]
+
+    def _load_item(self, item_schema: Schema, raw: Any, path: Path) -> tuple[dict[str, Any], set[str]]:
+        """(valid keys of the mapping, keys that were wrong)."""
+        if not isinstance(raw, dict):
+            example = ", ".join(f.metadata["example"] for f in item_schema.fields.values() if f.required)
+            self._add(path, "must be a mapping", f"write 'key: value' pairs, e.g. {{{example}}}")
+            return {}, set()
+        try:
+            return item_schema.load(raw), set()
+        except ValidationError as err:
+            for key, messages in err.normalized_messages().items():
+                self._schema_problems(item_schema, (*path, key), messages)
+            return err.valid_data or {}, set(err.normalized_messages())
+
+    def _schema_problems(self, item_schema: Schema, path: Path, messages: Any) -> None:
+        if isinstance(messages, dict):  # a list field: {index: [messages]}
+            for index, inner in messages.items():
+                self._schema_problems(item_schema, (*path, index), inner)
+            return
+        key = path[-1]
+        for message in messages:
+            if message == schema.UNKNOWN:
+                self._add(path, f"unknown key '{key}'", _unknown_key_hint(item_schema, key), on_key=True)
+            elif message == schema.MISSING:
+                example = item_schema.fields[key].metadata.get("example", f"{key}: …")
+                self._add(path, "is missing", f"add '{example}'")
+            else:
+                what, _, how = message.partition(schema.HINT_SEPARATOR)
+                self._add(path, what, how)
+
+    def _findings(self, path: Path, findings: list[rules.Finding]) -> None:
+        for finding in findings:
+            if finding.index is None:  # about the list itself: point at its key
+                self._add(path, finding.message, finding.hint, on_key=True)
+                continue
+            at = (*path, finding.index)
+            self._add(at if finding.field is None else (*at, finding.field), finding.message, finding.hint)
+
+    def _where(self, items_path: Path) -> rules.Where:
+        return lambda index: f"line {self.doc.line((*items_path, index))}"
+
+    def _add(self, path: Path, message: str, hint: str, *, on_key: bool = False) -> None:
+        if path in self.doc.unreadable:  # already reported as a YAML problem
+            return
+        line = self.doc.key_line(path) if on_key else self.doc.line(path)
+        self.problems.append(Problem(self.source, line, format_path(path), message, hint))
+
+
+def _entry(data: dict[str, Any], index: int) -> Entry:
+    """The entry read from ``data``; what could not be read is left empty (and was reported)."""
+    return Entry(
+        id=data.get("id", ""),
+        name=data.get("name", ""),
+        sort=data.get("sort", (index + 1) * 10),
+        color=data.get("color"),
+        semantics=data.get("semantics", PROCESS),
+    )
+
+
+def _unknown_key_hint(item_schema: Schema, key: Any) -> str:
+    known = list(item_schema.fields)
+    if item_schema is _VALUE and key in _STAGE.fields:
+        return f"'{key}' applies to stages only: remove it"
+    close = difflib.get_close_matches(str(key), known, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"

@@ -1,0 +1,162 @@
+"""YAML text -> plain Python values, with the line of every node.
+
+PyYAML composes the node tree (with the C parser when it is available); this module turns the
+tree into dicts, lists and scalars and records, for every path in the document, the 1-based line
+of its node (and of its key, for mapping members). Duplicate keys, keys that are not plain values,
+unknown tags and recursive aliases are collected as issues instead of being silently resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+Path = tuple[str | int, ...]
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
+
+
+@dataclass(frozen=True, slots=True)
+class YamlIssue:
+    """Something in the YAML itself (not in the template's meaning) that has to be fixed."""
+
+    path: Path
+    line: int | None
+    message: str
+    hint: str
+
+
+class YamlSyntaxError(Exception):
+    """The text is not YAML; nothing else can be checked."""
+
+    def __init__(self, issue: YamlIssue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    value: Any
+    lines: Mapping[Path, int]  # line of each node
+    key_lines: Mapping[Path, int]  # line of the key of each mapping member
+    issues: tuple[YamlIssue, ...]
+    unreadable: frozenset[Path]  # nodes replaced by None because of an issue
+
+    def line(self, path: Path) -> int | None:
+        """The line of ``path``, or of its nearest ancestor present in the document."""
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path)
+
+    def key_line(self, path: Path) -> int | None:
+        return self.key_lines.get(path) or self.line(path)
+
+
+def parse_yaml(text: str) -> Document:
+    """Parse ``text``; raise :class:`YamlSyntaxError` when it is not (single-document) YAML."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        detail = ", ".join(str(part) for part in (err.problem, err.context) if part)
+        line = mark.line + 1 if mark else None
+        hint = "check the indentation, quotes and brackets around this line"
+        raise YamlSyntaxError(YamlIssue((), line, f"YAML syntax error: {detail}", hint)) from None
+    except yaml.YAMLError as err:
+        raise YamlSyntaxError(YamlIssue((), None, f"YAML syntax error: {err}",
+                                        "save the file as UTF-8 text without control characters")) from None
+    builder = _Builder()
+    value = builder.value(root, ()) if root is not None else None
+    return Document(value, builder.lines, builder.key_lines, tuple(builder.issues), frozenset(builder.unreadable))
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.lines: dict[Path, int] = {}
+        self.key_lines: dict[Path, int] = {}
+        self.issues: list[YamlIssue] = []
+        self.unreadable: set[Path] = set()
+        self._constructor = SafeConstructor()
+        self._open: set[int] = set()  # collection nodes being built (to stop recursive aliases)
+
+    def value(self, node: Node, path: Path) -> Any:
+        line = node.start_mark.line + 1
+        self.lines[path] = line
+        if isinstance(node, ScalarNode):
+            return node.value if node.tag == _STR else self._scalar(node, path, line)
+        if id(node) in self._open:
+            return self._unreadable(path, line, "this alias refers to a node that contains it",
+                                    "YAML aliases (*name) may not refer to their own ancestors")
+        if node.tag not in (_MAP, _SEQ):
+            return self._unreadable(path, line, f"unsupported YAML tag {node.tag}", "remove the tag")
+        self._open.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self._mapping(node, path)
+        finally:
+            self._open.discard(id(node))
+
+    def _scalar(self, node: ScalarNode, path: Path, line: int) -> Any:
+        try:
+            return self._constructor.construct_object(node)
+        except ConstructorError as err:
+            return self._unreadable(path, line, f"cannot read this value: {err.problem}",
+                                    "write plain text, a number or true/false")
+
+    def _mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
+        own: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE:
+                merged = self._merge_source(value_node, (*path, "<<"))
+                continue
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            if key in first_line:
+                self._issue((*path, key), key_line,
+                            f"key '{key}' appears twice in this mapping (first on line {first_line[key]})",
+                            "keep only one of them")
+            first_line[key] = key_line
+            self.key_lines[(*path, key)] = key_line
+            own[key] = self.value(value_node, (*path, key))
+        return merged | own if merged else own
+
+    def _merge_source(self, node: Node, path: Path) -> dict[Any, Any]:
+        """The mapping a YAML merge key (``<<: *defaults``) brings in; earlier sources win."""
+        value = self.value(node, path)
+        merged: dict[Any, Any] = {}
+        for source in reversed(value if isinstance(value, list) else [value]):
+            if not isinstance(source, dict):
+                self._unreadable(path, node.start_mark.line + 1, "'<<' takes a mapping or a list of mappings",
+                                 "merge an anchored mapping, e.g. <<: *defaults")
+                return {}
+            merged |= source
+        return merged
+
+    def _key(self, node: Node, path: Path) -> Any:
+        if isinstance(node, ScalarNode) and node.tag == _STR:
+            return node.value
+        try:
+            key = self._constructor.construct_object(node) if isinstance(node, ScalarNode) else None
+        except ConstructorError:
+            key = None
+        if key is None:
+            self._issue(path, node.start_mark.line + 1, "a key must be a plain name", "write the key as text")
+        return key
+
+    def _issue(self, path: Path, line: int | None, message: str, hint: str) -> None:
+        self.issues.append(YamlIssue(path, line, message, hint))
+
+    def _unreadable(self, path: Path, line: int, message: str, hint: str) -> None:
+        self._issue(path, line, message, hint)
+        self.unreadable.add(path)

@@ -1,0 +1,1 @@
+"""Sandbox: emulated Bitrix24 portals (REST model, OAuth server, event sender) for tests and demos."""

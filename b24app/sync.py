@@ -1,0 +1,193 @@
+"""One portal: read -> plan -> apply -> verify; and export.
+
+The decisions are in b24app.core (pure); the requests are in b24app.bitrix. This module only
+orders them, reports progress, and keeps every request it can inside a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from b24app.bitrix import reader, writer
+from b24app.bitrix.client import Client, Command
+from b24app.bitrix.errors import AccessDenied, BitrixError, TransientError
+from b24app.core.export import template_from_state
+from b24app.core.model import PortalState, Template
+from b24app.core.plan import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, plan, with_usage
+
+Progress = Callable[[str], None]
+MAX_STRUCTURE_ROUNDS = 4
+
+
+class SyncError(Exception):
+    """A sync that must stop: the message says what happened and what to do."""
+
+
+class PlanChanged(SyncError):
+    pass
+
+
+class UnsafePlan(SyncError):
+    pass
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan  # what was reviewed (before new pipelines existed)
+    verify: Plan  # the re-plan after applying: no create/update/delete when converged
+    applied: list[Change] = field(default_factory=list)
+    failed: list[tuple[Change, BitrixError]] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def converged(self) -> bool:
+        """The re-read portal matches the template (a failed command whose effect is there anyway,
+        such as a create retried after a lost answer, does not count against it)."""
+        return not self.verify.has_changes
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def make_plan(
+    client: Client, template: Template, options: PlanOptions | None = None, progress: Progress = _quiet
+) -> tuple[Plan, reader.PortalRead]:
+    """Read the portal and plan, counting the items of whatever the plan would delete."""
+    options = options or PlanOptions()
+    progress(f"reading {client.domain}")
+    read = reader.read_portal(client, template)
+    return _plan_with_usage(client, template, read, options, progress)
+
+
+def _plan_with_usage(
+    client: Client, template: Template, read: reader.PortalRead, options: PlanOptions, progress: Progress
+) -> tuple[Plan, reader.PortalRead]:
+    result = plan(template, read.state, options)
+    if result.needs_usage:
+        progress(f"counting the items of {len(result.needs_usage)} candidate deletion(s)")
+        counts = reader.count_usage(client, result.needs_usage)
+        read = replace(read, state=with_usage(read.state, counts))
+        result = plan(template, read.state, options)
+    return result, read
+
+
+def apply(
+    client: Client,
+    template: Template,
+    options: PlanOptions | None = None,
+    *,
+    expected_checksum: str | None = None,
+    progress: Progress = _quiet,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> ApplyResult:
+    options = options or PlanOptions()
+    reviewed, read = make_plan(client, template, options, progress)
+    if on_plan is not None:
+        on_plan(reviewed)
+    if expected_checksum is not None and reviewed.checksum != expected_checksum:
+        raise PlanChanged(
+            f"the portal or the template changed since the plan was made (plan {expected_checksum}, "
+            f"now {reviewed.checksum}); run plan again and review it"
+        )
+    if reviewed.refused:
+        raise UnsafePlan("the plan is unsafe: " + "; ".join(reviewed.unsafe))
+    result = ApplyResult(plan=reviewed, verify=reviewed)
+    if not reviewed.has_changes:
+        result.requests = client.requests_sent
+        return result
+    _check_write_access(client, read)
+
+    created: set[tuple[int, int]] = set()
+    current = reviewed
+    for _ in range(MAX_STRUCTURE_ROUNDS):
+        todo = [c for c in writer.structural(current.changes) if _ready(c)]
+        if not todo:
+            break
+        progress(f"creating {_count(todo)}")
+        before = _pipeline_ids(read.state)
+        try:
+            outcome = writer.write(client, todo, tail=reader.base_commands(), idempotent=False)
+        except TransientError as error:
+            # The answer is lost but the pipelines may exist: re-read rather than create them twice.
+            progress(
+                f"no answer while creating ({error.code or error.status}); re-reading to see what was made"
+            )
+            read = reader.read_portal(client, template)
+        else:
+            result.applied += outcome.done
+            result.failed += outcome.failed
+            read = reader.finish_read(client, outcome.tail, template)
+        created |= _pipeline_ids(read.state) - before
+        opts = replace(options, created=frozenset(created), force=True)
+        current, read = _plan_with_usage(client, template, read, opts, progress)
+        if result.failed:
+            break  # Bitrix24 refused a creation: report it rather than ask again
+
+    final_options = replace(options, created=frozenset(created))
+    current, read = _plan_with_usage(client, template, read, final_options, progress)
+    if current.refused:
+        raise UnsafePlan("after creating pipelines the plan became unsafe: " + "; ".join(current.unsafe))
+    entries = [
+        c for c in current.changes if c.action != BLOCKED and c not in writer.structural(current.changes)
+    ]
+    if entries:
+        progress(f"applying {len(entries)} change(s)")
+        outcome = writer.write(client, entries, tail=reader.base_commands())
+        result.applied += outcome.done
+        result.failed += outcome.failed
+        tail = outcome.tail
+        verify_read = reader.finish_read(client, tail, template)
+    else:
+        progress("verifying")
+        verify_read = reader.read_portal(client, template)
+    result.verify, _ = _plan_with_usage(client, template, verify_read, replace(options, force=True), progress)
+    result.requests = client.requests_sent
+    return result
+
+
+def export(client: Client, progress: Progress = _quiet) -> tuple[Template, PortalState]:
+    progress(f"reading {client.domain}")
+    read = reader.read_portal(client, None)
+    return template_from_state(read.state), read.state
+
+
+def _ready(change: Change) -> bool:
+    """A pipeline of a smart process that does not exist yet waits for the next round."""
+    return change.target == SMART_PROCESS or change.scope.entity_type_id is not None
+
+
+def _pipeline_ids(state: PortalState) -> set[tuple[int, int]]:
+    """(entityTypeId, category id) of every pipeline on the portal."""
+    sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
+    return {(ps.entity_type_id or 0, p.id or 0) for ps in sets for p in ps.pipelines}
+
+
+def _count(changes: list[Change]) -> str:
+    kinds = {SMART_PROCESS: "smart process(es)", PIPELINE: "pipeline(s)"}
+    parts = []
+    for target, noun in kinds.items():
+        n = sum(1 for c in changes if c.target == target)
+        if n:
+            parts.append(f"{n} {noun}")
+    return ", ".join(parts)
+
+
+def _check_write_access(client: Client, read: reader.PortalRead) -> None:
+    """Tell a user without the right to change CRM settings so, before anything is written."""
+    if read.is_admin:
+        return
+    row = next((e for lst in read.state.lists.values() for e in lst.entries if e.row_id), None)
+    if row is None:
+        return
+    # A no-op update: Bitrix24 checks the settings permission first, then ignores the immutable field.
+    probe = Command("crm.status.update", {"id": row.row_id, "fields": {"STATUS_ID": row.id}})
+    try:
+        client.call(probe.method, probe.params)
+    except AccessDenied as error:
+        raise SyncError(
+            "the portal user behind this webhook or token may not change CRM settings (Bitrix24 said: "
+            f"{error.description or error.code}); use an administrator's webhook, or give the user the "
+            "CRM permission to modify settings"
+        ) from error

@@ -1,0 +1,70 @@
+"""The architecture, checked: the core is pure, the sandbox is independent, handlers sit on top."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imports_of(folder: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        names: set[str] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    names.add(f"{base}.{node.module}" if node.module else base)
+                else:
+                    names.add(node.module or "")
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{file}: {name}"
+        for file, names in imports_of(folder).items()
+        for name in names
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    ]
+
+
+def test_core_is_pure():
+    forbidden = (
+        "requests",
+        "flask",
+        "werkzeug",
+        "sqlalchemy",
+        "b24app.bitrix",
+        "b24app.sandbox",
+        "b24app.sync",
+        "b24app.cli",
+        "handlers",
+        "socket",
+        "http",
+        "urllib.request",
+        "subprocess",
+    )
+    assert offenders("b24app/core", forbidden) == []
+
+
+def test_sandbox_shares_no_code_with_the_product():
+    forbidden = ("b24app.core", "b24app.bitrix", "b24app.sync", "b24app.cli", "handlers")
+    assert offenders("b24app/sandbox", forbidden) == []
+
+
+def test_b24app_never_imports_handlers():
+    assert offenders("b24app", ("handlers",)) == []
+
+
+def test_only_bitrix_talks_http():
+    allowed = {"b24app/bitrix", "b24app/sandbox"}
+    bad = [o for o in offenders("b24app", ("requests",)) if not any(o.startswith(a) for a in allowed)]
+    assert bad == []

@@ -1,0 +1,356 @@
+"""The plan is pure: these tests build templates and portal states by hand."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from b24app.core.model import (
+    Entry,
+    Pipeline,
+    PipelineSet,
+    PortalState,
+    RefList,
+    SmartProcess,
+    Template,
+    Usage,
+)
+from b24app.core.plan import (
+    BLOCKED,
+    CREATE,
+    DELETE,
+    UPDATE,
+    PlanOptions,
+    checksum,
+    plan,
+    with_usage,
+)
+
+
+def E(id, name, sort, semantics="process", color=None, system=False, row=None):  # noqa: N802 - a short builder
+    return Entry(id, name, sort, color, semantics, system, "", row)
+
+
+def sources_actual(*extra: Entry) -> RefList:
+    base = (E("CALL", "Звонок", 10, system=True, row=1), E("EMAIL", "Почта", 20, row=2), *extra)
+    return RefList("sources", base, entity_id="SOURCE")
+
+
+def state(**lists) -> PortalState:
+    return PortalState(domain="p.example", lists=lists)
+
+
+def actions(result) -> list[tuple[str, str]]:
+    return [(c.action, c.key) for c in result.changes]
+
+
+def test_in_sync_plan_is_empty():
+    desired = RefList("sources", (E("CALL", "Звонок", 10), E("EMAIL", "Почта", 20)))
+    result = plan(Template(lists={"sources": desired}), state(sources=sources_actual()))
+    assert result.changes == ()
+    assert not result.has_changes
+
+
+def test_update_carries_only_the_fields_that_differ():
+    desired = RefList("sources", (E("CALL", "Входящий звонок", 10), E("EMAIL", "Почта", 20)))
+    result = plan(Template(lists={"sources": desired}), state(sources=sources_actual()))
+    (change,) = result.changes
+    assert (change.action, change.key) == (UPDATE, "CALL")
+    assert change.old == {"name": "Звонок"} and change.new == {"name": "Входящий звонок"}
+    assert change.ref == {"row_id": 1}
+
+
+def test_missing_entries_are_kept_without_prune():
+    desired = RefList("sources", (E("CALL", "Звонок", 10),))
+    result = plan(Template(lists={"sources": desired}), state(sources=sources_actual()))
+    assert result.changes == ()
+
+
+def test_prune_deletes_unused_but_never_system_entries():
+    desired = RefList("sources", (E("TELEGRAM", "Telegram", 10),), prune=True)
+    usage = Usage(entries={("SOURCE", "EMAIL"): 0})
+    st = replace(state(sources=sources_actual()), usage=usage)
+    result = plan(Template(lists={"sources": desired}), st)
+    assert sorted(actions(result)) == [(BLOCKED, "CALL"), (CREATE, "TELEGRAM"), (DELETE, "EMAIL")]
+    blocked = next(c for c in result.changes if c.action == BLOCKED)
+    assert "system" in blocked.reason
+
+
+def test_prune_asks_for_usage_then_blocks_entries_in_use():
+    desired = RefList("sources", (E("CALL", "Звонок", 10),), prune=True)
+    first = plan(Template(lists={"sources": desired}), state(sources=sources_actual()))
+    assert [q.key for q in first.needs_usage] == [("entry", "SOURCE", "EMAIL")]
+    assert {p[0] for p in first.needs_usage[0].probes} == {1, 2, 3}  # leads, deals, contacts
+    counted = with_usage(state(sources=sources_actual()), {("entry", "SOURCE", "EMAIL"): 3})
+    second = plan(Template(lists={"sources": desired}), counted)
+    (change,) = second.changes
+    assert change.action == BLOCKED and "3 CRM items use it" in change.reason
+    assert not second.needs_usage
+
+
+def test_template_prune_default_and_cli_override():
+    desired = RefList("sources", (E("CALL", "Звонок", 10),))
+    st = with_usage(state(sources=sources_actual()), {("entry", "SOURCE", "EMAIL"): 0})
+    assert plan(Template(lists={"sources": desired}), st).changes == ()
+    assert actions(plan(Template(lists={"sources": desired}, prune=True), st)) == [(DELETE, "EMAIL")]
+    assert actions(plan(Template(lists={"sources": desired}), st, PlanOptions(prune=True))) == [
+        (DELETE, "EMAIL")
+    ]
+
+
+def test_semantics_change_is_blocked_with_advice():
+    actual = RefList(
+        "lead_stages",
+        (
+            E("NEW", "Новый", 10, system=True, row=1),
+            E("X", "X", 20, row=2),
+            E("CONVERTED", "OK", 30, "success", system=True, row=3),
+            E("JUNK", "No", 40, "failure", system=True, row=4),
+        ),
+        entity_id="STATUS",
+    )
+    desired = RefList(
+        "lead_stages",
+        (
+            E("NEW", "Новый", 10),
+            E("CONVERTED", "OK", 20, "success"),
+            E("X", "X", 30, "failure"),
+            E("JUNK", "No", 40, "failure"),
+        ),
+    )
+    result = plan(Template(lists={"lead_stages": desired}), state(lead_stages=actual))
+    blocked = [c for c in result.changes if c.action == BLOCKED]
+    assert [c.key for c in blocked] == ["X"]
+    assert "cannot change" in blocked[0].reason
+    updates = {c.key: c.new for c in result.changes if c.action == UPDATE}
+    assert updates == {"X": {"sort": 30}, "CONVERTED": {"sort": 20}}
+
+
+def test_prune_threshold_makes_the_plan_unsafe_unless_forced():
+    entries = tuple(E(f"V{i}", f"v{i}", i * 10, row=i) for i in range(1, 11))
+    actual = RefList("industries", entries, entity_id="INDUSTRY")
+    desired = RefList("industries", entries[:6], prune=True)
+    st = with_usage(state(industries=actual), {("entry", "INDUSTRY", f"V{i}"): 0 for i in range(7, 11)})
+    result = plan(Template(lists={"industries": desired}), st)
+    assert result.summary["delete"] == 4
+    assert result.refused and "4 of 10 would be deleted (40 %" in result.unsafe[0]
+    forced = plan(Template(lists={"industries": desired}), st, PlanOptions(force=True))
+    assert forced.unsafe and not forced.refused
+    # three of ten (30 %) is within the limit
+    desired7 = RefList("industries", entries[:7], prune=True)
+    assert not plan(Template(lists={"industries": desired7}), st).unsafe
+
+
+def test_threshold_does_not_apply_to_small_lists():
+    entries = tuple(E(f"V{i}", f"v{i}", i * 10, row=i) for i in range(1, 6))
+    actual = RefList("deal_types", entries, entity_id="DEAL_TYPE")
+    st = with_usage(state(deal_types=actual), {("entry", "DEAL_TYPE", f"V{i}"): 0 for i in range(1, 6)})
+    result = plan(Template(lists={"deal_types": RefList("deal_types", entries[:1], prune=True)}), st)
+    assert result.summary["delete"] == 4 and not result.unsafe
+
+
+def test_uncountable_list_is_never_pruned():
+    actual = RefList(
+        "call_statuses",
+        (E("IN_WORK", "В работе", 10, system=True, row=1), E("MINE", "m", 20, row=2)),
+        entity_id="CALL_LIST",
+    )
+    desired = RefList("call_statuses", (E("IN_WORK", "В работе", 10),), prune=True)
+    result = plan(Template(lists={"call_statuses": desired}), state(call_statuses=actual))
+    (change,) = result.changes
+    assert change.action == BLOCKED and "cannot check" in change.reason
+
+
+def test_missing_list_is_blocked_not_attempted():
+    desired = RefList("document_stages", (E("DRAFT", "Черновик", 10),))
+    result = plan(Template(lists={"document_stages": desired}), state())
+    (change,) = result.changes
+    assert change.action == BLOCKED and "document signing" in change.reason
+
+
+def deal_stages(cid: int, *entries: Entry) -> RefList:
+    entity = "DEAL_STAGE" if cid == 0 else f"DEAL_STAGE_{cid}"
+    return RefList("deal_stages", entries, entity_id=entity, prefix="" if cid == 0 else f"C{cid}")
+
+
+def core_stages(row0=100):
+    return (
+        E("NEW", "Новая", 10, system=True, row=row0),
+        E("WON", "Успех", 20, "success", system=True, row=row0 + 1),
+        E("LOSE", "Провал", 30, "failure", system=True, row=row0 + 2),
+    )
+
+
+def deal_state(*pipelines: Pipeline, usage=None) -> PortalState:
+    return PortalState(
+        domain="p", deal_pipelines=PipelineSet("deal_pipelines", pipelines, None, 2), usage=usage or Usage()
+    )
+
+
+def want(name, *, default=False, key=None, previous=(), stages=None, prune=None):
+    stages = stages or (
+        E("NEW", "Новая", 10),
+        E("WON", "Успех", 20, "success"),
+        E("LOSE", "Провал", 30, "failure"),
+    )
+    return Pipeline(name, RefList("deal_stages", stages, prune=prune), default, key, tuple(previous))
+
+
+def test_new_pipeline_is_created_and_existing_matched_by_default_flag():
+    actual = deal_state(Pipeline("Общая", deal_stages(0, *core_stages()), True, id=0))
+    template = Template(
+        deal_pipelines=PipelineSet(
+            "deal_pipelines", (want("Продажи", default=True), want("Аренда", key="rent")), None, 2
+        )
+    )
+    result = plan(template, actual)
+    assert [(c.action, c.target, c.key) for c in result.changes] == [
+        (CREATE, "pipeline", "Аренда"),
+        (UPDATE, "pipeline", "Продажи"),
+    ]
+    assert result.changes[0].new["key"] == "rent"
+    assert result.changes[1].new == {"name": "Продажи"}
+
+
+def test_pipeline_matched_by_key_then_previous_names():
+    actual = deal_state(
+        Pipeline("Общая", deal_stages(0, *core_stages()), True, id=0),
+        Pipeline("Прокат", deal_stages(3, *core_stages(200)), id=3),
+        Pipeline("Старое", deal_stages(4, *core_stages(300)), key="svc", id=4),
+    )
+    template = Template(
+        deal_pipelines=PipelineSet(
+            "deal_pipelines",
+            (want("Общая", default=True), want("Аренда", previous=["Прокат"]), want("Сервис", key="svc")),
+            None,
+            2,
+        )
+    )
+    result = plan(template, actual)
+    renames = {c.scope.category_id: c.new for c in result.changes if c.action == UPDATE}
+    assert renames == {3: {"name": "Аренда"}, 4: {"name": "Сервис"}}
+
+
+def test_stage_ids_get_the_pipeline_prefix_and_length_limit():
+    actual = deal_state(
+        Pipeline("Общая", deal_stages(0, *core_stages()), True, id=0),
+        Pipeline("Аренда", deal_stages(12, *core_stages(200)), id=12),
+    )
+    stages = (
+        E("NEW", "Новая", 10),
+        E("ABCDEFGHIJKLMNOPQRS", "long", 15),
+        E("OFFER", "Offer", 16),
+        E("WON", "Успех", 20, "success"),
+        E("LOSE", "Провал", 30, "failure"),
+    )
+    template = Template(
+        deal_pipelines=PipelineSet(
+            "deal_pipelines", (want("Общая", default=True), want("Аренда", stages=stages)), None, 2
+        )
+    )
+    result = plan(template, actual)
+    by_key = {c.key: c for c in result.changes}
+    assert by_key["OFFER"].action == CREATE
+    assert by_key["OFFER"].ref == {"entity_id": "DEAL_STAGE_12", "status_id": "C12:OFFER", "category_id": 12}
+    assert by_key["ABCDEFGHIJKLMNOPQRS"].action == BLOCKED
+    assert "at most 18" in by_key["ABCDEFGHIJKLMNOPQRS"].reason
+
+
+def test_created_pipeline_loses_bitrix_default_stages_but_keeps_system_ones():
+    made = deal_stages(
+        5,
+        E("NEW", "Новая", 10, system=True, row=1),
+        E("PREPARATION", "Подготовка", 20, row=2),
+        E("WON", "Успех", 60, "success", system=True, row=3),
+        E("LOSE", "Провал", 70, "failure", system=True, row=4),
+        E("APOLOGY", "Анализ", 80, "failure", row=5),
+    )
+    actual = deal_state(
+        Pipeline("Общая", deal_stages(0, *core_stages()), True, id=0),
+        Pipeline("Аренда", made, key="rent", id=5),
+    )
+    template = Template(
+        deal_pipelines=PipelineSet(
+            "deal_pipelines", (want("Общая", default=True), want("Аренда", key="rent")), None, 2
+        )
+    )
+    fresh = plan(template, actual, PlanOptions(created=frozenset({(2, 5)})))
+    assert sorted((c.action, c.key) for c in fresh.changes) == [
+        (DELETE, "APOLOGY"),
+        (DELETE, "PREPARATION"),
+        (UPDATE, "LOSE"),
+        (UPDATE, "WON"),
+    ]
+    assert not fresh.needs_usage  # b24app made them moments ago: nothing to count
+    # the same pipeline, not created in this run: nothing is deleted without prune
+    later = plan(template, actual)
+    assert {c.action for c in later.changes} == {UPDATE}
+
+
+def test_default_pipeline_never_deleted_and_pipelines_in_use_blocked():
+    actual = deal_state(
+        Pipeline("Общая", deal_stages(0, *core_stages()), True, id=0),
+        Pipeline("Старая", deal_stages(3, *core_stages(200)), id=3),
+        Pipeline("Пустая", deal_stages(4, *core_stages(300)), id=4),
+    )
+    template = Template(
+        deal_pipelines=PipelineSet("deal_pipelines", (want("Новая общая", key="main"),), True, 2)
+    )
+    first = plan(template, actual)
+    assert {q.key for q in first.needs_usage} == {("pipeline", 2, 3), ("pipeline", 2, 4)}
+    counted = with_usage(actual, {("pipeline", 2, 3): 7, ("pipeline", 2, 4): 0})
+    result = plan(template, counted)
+    got = {(c.action, c.key) for c in result.changes if c.target == "pipeline"}
+    assert (BLOCKED, "Общая") in got and (BLOCKED, "Старая") in got and (DELETE, "Пустая") in got
+    assert any("7 item(s)" in c.reason for c in result.changes)
+
+
+def test_smart_process_created_when_missing_and_matched_by_code():
+    sp = SmartProcess("Закупки", PipelineSet("smart_processes", (), None, None), code="purchases")
+    result = plan(Template(smart_processes=(sp,)), PortalState(domain="p"))
+    assert [(c.action, c.target) for c in result.changes] == [(CREATE, "smart_process")]
+    existing = SmartProcess(
+        "Старые закупки",
+        PipelineSet("smart_processes", (), None, 130),
+        code="purchases",
+        type_id=4,
+        entity_type_id=130,
+    )
+    result = plan(Template(smart_processes=(sp,)), PortalState(domain="p", smart_processes=(existing,)))
+    (change,) = result.changes
+    assert change.action == UPDATE and change.new == {"title": "Закупки"} and change.ref == {"type_id": 4}
+
+
+def test_checksum_tracks_template_state_and_options():
+    desired = RefList("sources", (E("CALL", "Звонок", 10),))
+    template = Template(lists={"sources": desired})
+    st = state(sources=sources_actual())
+    base = checksum(template, st, PlanOptions())
+    assert base == checksum(template, st, PlanOptions())
+    assert base != checksum(template, state(sources=sources_actual(E("X", "x", 30, row=9))), PlanOptions())
+    assert base != checksum(
+        Template(lists={"sources": RefList("sources", (E("CALL", "Call", 10),))}), st, PlanOptions()
+    )
+    assert base != checksum(template, st, PlanOptions(prune=True))
+
+
+def test_plan_orders_updates_before_creates_before_deletes():
+    desired = RefList("sources", (E("CALL", "Звонок!", 10), E("NEW1", "n", 20)), prune=True)
+    st = with_usage(state(sources=sources_actual()), {("entry", "SOURCE", "EMAIL"): 0})
+    result = plan(Template(lists={"sources": desired}), st)
+    assert [c.action for c in result.changes] == [UPDATE, CREATE, DELETE]
+
+
+@pytest.mark.parametrize(
+    "color_have,color_want,changes",
+    [("#39A8EF", "#39a8ef", 0), (None, None, 0), ("#39A8EF", "#FFFFFF", 1), (None, "#FFFFFF", 1)],
+)
+def test_colour_compared_case_insensitively_and_only_when_given(color_have, color_want, changes):
+    actual = RefList(
+        "quote_stages",
+        (E("DRAFT", "Новое", 10, color=color_have, system=True, row=1),),
+        entity_id="QUOTE_STATUS",
+    )
+    desired = RefList("quote_stages", (E("DRAFT", "Новое", 10, color=color_want),))
+    assert len(plan(Template(lists={"quote_stages": desired}), state(quote_stages=actual)).changes) == changes
