@@ -194,12 +194,6 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
-def cmd_sandbox(args) -> int:
-    from b24app.sandbox.cli import main as sandbox_main
-
-    return sandbox_main(args.rest)
-
-
 def cmd_demo(args) -> int:
     from b24app.demo import run_demo
 
@@ -249,9 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("sandbox", help="run emulated Bitrix24 portals", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_sandbox)
+    sub.add_parser("sandbox", help="run emulated Bitrix24 portals (b24app sandbox --help)", add_help=False)
 
     p = sub.add_parser("demo", help="plan and apply the example template on a sandbox portal")
     p.add_argument("--template", help="template to use (default: the bundled example)")
@@ -265,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:  # the sandbox has its own options and --help
+        from b24app.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -18,10 +18,12 @@ from b24app.core.model import PROCESS, Entry, Pipeline, PipelineSet, RefList, Sm
 
 _INDENT = "  "
 _STR_TAG = "tag:yaml.org,2002:str"
-# Plain (unquoted) text: no YAML indicator characters, no leading '-', '?' or space, no trailing space.
-_PLAIN = re.compile(r"[^-?\s,\[\]{}#&*!|>'\"%@`:][^,\[\]{}#&*!|>'\"%@`:\t\n\r]*(?<! )")
-# Characters a double-quoted scalar must escape beyond what JSON escapes (non-printable, line breaks).
-_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+# Characters never written as they are: YAML indicators and anything unprintable or a line break.
+_SPECIAL = ",\\[\\]{}#&*!|>'\"%@`:\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff"
+# Plain (unquoted) text: none of those, no leading '-', '?' or space, no trailing space.
+_PLAIN = re.compile(f"[^-?\\s{_SPECIAL}][^{_SPECIAL}]*(?<! )")
+# What a double-quoted scalar must escape beyond what JSON escapes.
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 _RESOLVER = Resolver()
 _STAGE_SECTIONS = ("lead_stages", "deal_pipelines", "quote_stages", "invoice_pipelines", "document_stages")
 

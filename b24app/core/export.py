@@ -5,9 +5,13 @@ from __future__ import annotations
 from .model import Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
 
 
+_RANK = {"process": 0, "success": 1, "failure": 2}
+
+
 def _entries(lst: RefList) -> RefList:
-    entries = tuple(Entry(e.id, e.name, e.sort, e.color, e.semantics) for e in lst.entries)
-    return RefList(lst.key, entries)
+    # By sort, as Bitrix24 shows them; among equal sorts, process before success before failure.
+    ordered = sorted(lst.entries, key=lambda e: (e.sort, _RANK[e.semantics] if lst.key.endswith("stages") else 0))
+    return RefList(lst.key, tuple(Entry(e.id, e.name, e.sort, e.color, e.semantics) for e in ordered))
 
 
 def _pipelines(ps: PipelineSet) -> PipelineSet:

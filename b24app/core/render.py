@@ -39,9 +39,9 @@ def describe(change: Change) -> str:
         return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
     if change.target == PIPELINE:
         if change.action == CREATE:
-            return f"pipeline {_q(change.key)} with {change.new['stages']} stages"
+            return f"{_q(change.key)} with {change.new['stages']} stages"
         if change.action == DELETE:
-            return f"pipeline {_q(change.key)}"
+            return _q(change.key)
         return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
     if change.action == CREATE:
         extra = [f"sort {change.new['sort']}"]

@@ -17,7 +17,7 @@ from b24app.core.model import FAILURE, PROCESS, SUCCESS, Entry, Pipeline, SmartP
 Where = Callable[[int], str]
 
 _ORDER_HINT = "order the stages: process stages first, then the success stage, then the failure stages"
-_SORT_HINT = "stages are shown by sort: make it increase down the list, or leave sort out everywhere"
+_SORT_HINT = "stages are shown by sort: make it grow down the list, or leave sort out everywhere"
 _RANK = {PROCESS: 0, SUCCESS: 1, FAILURE: 2}
 
 
@@ -108,11 +108,10 @@ def _sort_findings(stages: Sequence[Entry], explicit_sort: Sequence[bool], where
     findings = []
     for i in range(1, len(stages)):
         sort, previous = stages[i].sort, stages[i - 1]
-        if sort > previous.sort:
+        if sort >= previous.sort:  # equal sorts exist on lived-in portals; Bitrix24 accepts them
             continue
         shown = f"sort {sort}" if explicit_sort[i] else f"sort {sort} (the default, position × 10)"
-        relation = "repeats" if sort == previous.sort else "is lower than"
-        findings.append(Finding(i, "sort", f"{shown} {relation} the sort {previous.sort} of '{previous.id}' "
+        findings.append(Finding(i, "sort", f"{shown} is lower than the sort {previous.sort} of '{previous.id}' "
                                            f"({where(i - 1)})", _SORT_HINT))
     return findings
 

@@ -199,9 +199,10 @@ class _Loader:
         try:
             return item_schema.load(raw), set()
         except ValidationError as err:
-            for key, messages in err.normalized_messages().items():
+            errors = err.normalized_messages()
+            for key, messages in errors.items():
                 self._schema_problems(item_schema, (*path, key), messages)
-            return err.valid_data or {}, set(err.normalized_messages())
+            return err.valid_data or {}, set(errors)
 
     def _schema_problems(self, item_schema: Schema, path: Path, messages: Any) -> None:
         if isinstance(messages, dict):  # a list field: {index: [messages]}
@@ -213,8 +214,7 @@ class _Loader:
             if message == schema.UNKNOWN:
                 self._add(path, f"unknown key '{key}'", _unknown_key_hint(item_schema, key), on_key=True)
             elif message == schema.MISSING:
-                example = item_schema.fields[key].metadata.get("example", f"{key}: …")
-                self._add(path, "is missing", f"add '{example}'")
+                self._add(path, "is missing", f"add '{item_schema.fields[key].metadata['example']}'")
             else:
                 what, _, how = message.partition(schema.HINT_SEPARATOR)
                 self._add(path, what, how)

@@ -73,7 +73,8 @@ def parse_yaml(text: str) -> Document:
                                         "save the file as UTF-8 text without control characters")) from None
     builder = _Builder()
     value = builder.value(root, ()) if root is not None else None
-    return Document(value, builder.lines, builder.key_lines, tuple(builder.issues), frozenset(builder.unreadable))
+    issues, unreadable = tuple(builder.issues), frozenset(builder.unreadable)
+    return Document(value, builder.lines, builder.key_lines, issues, unreadable)
 
 
 class _Builder:

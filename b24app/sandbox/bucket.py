@@ -13,15 +13,12 @@ BASKET = 60.0
 
 @dataclass
 class Limits:
-    capacity: int = 50  # X: refuse when the counter would exceed it
-    drain: float = 2.0  # Y: requests drained per second
+    capacity: int = 50  # X: refuse when the counter would exceed it (enterprise plan: 250)
+    drain: float = 2.0  # Y: requests drained per second (enterprise plan: 5)
     operating_limit: float | None = None  # seconds per method and app/webhook per 10 min; None = off
 
     def to_json(self) -> dict:
         return {"capacity": self.capacity, "drain": self.drain, "operating_limit": self.operating_limit}
-
-
-ENTERPRISE = Limits(capacity=250, drain=5.0)
 
 
 class LeakyBucket:
@@ -81,9 +78,3 @@ class OperatingBudget:
             else:
                 baskets.append([now, seconds])
             return sum(b[1] for b in baskets), int(baskets[0][0] + OPERATING_WINDOW)
-
-    def reset_at(self, key: tuple[str, str]) -> int:
-        with self._lock:
-            now = self._clock.now()
-            baskets = self._live(key, now)
-            return int((baskets[0][0] if baskets else now) + OPERATING_WINDOW)

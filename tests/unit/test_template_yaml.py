@@ -10,7 +10,8 @@ from b24app.core.yamlsource import YamlSyntaxError, parse_yaml
 
 
 def test_values_and_the_line_of_every_node() -> None:
-    document = parse_yaml(dedent("""\
+    document = parse_yaml(
+        dedent("""\
         version: 1
         deal_pipelines:
           - name: Продажи
@@ -18,10 +19,13 @@ def test_values_and_the_line_of_every_node() -> None:
             stages:
               - {id: NEW, name: Новая, sort: 10}
         empty:
-        """))
+        """)
+    )
     assert document.value == {
         "version": 1,
-        "deal_pipelines": [{"name": "Продажи", "default": True, "stages": [{"id": "NEW", "name": "Новая", "sort": 10}]}],
+        "deal_pipelines": [
+            {"name": "Продажи", "default": True, "stages": [{"id": "NEW", "name": "Новая", "sort": 10}]}
+        ],
         "empty": None,
     }
     assert document.lines[()] == 1
@@ -42,12 +46,14 @@ def test_duplicate_keys_are_reported_and_the_last_one_kept() -> None:
 
 
 def test_merge_keys_own_keys_win_and_earlier_sources_win() -> None:
-    document = parse_yaml(dedent("""\
+    document = parse_yaml(
+        dedent("""\
         a: &a {x: 1, y: 1}
         b: &b {x: 2, z: 2}
         c: {<<: [*a, *b], y: 3}
         d: {<<: 5}
-        """))
+        """)
+    )
     assert document.value["c"] == {"x": 1, "y": 3, "z": 2}
     (issue,) = document.issues
     assert (issue.path, issue.line) == (("d", "<<"), 4)
