@@ -199,10 +199,17 @@ def build_state(
     return PortalState(
         domain=domain,
         lists=lists,
-        deal_pipelines=pipeline_set("deal_pipelines", catalog.DEAL, deal_categories),
+        deal_pipelines=pipeline_set("deal_pipelines", catalog.DEAL, _with_default_deal_pipeline(deal_categories)),
         invoice_pipelines=pipeline_set("invoice_pipelines", catalog.SMART_INVOICE, invoice_categories),
         smart_processes=tuple(smart),
     )
+
+
+def _with_default_deal_pipeline(categories: list) -> list:
+    """The default deal pipeline (id 0) is virtual; should a portal leave it out, it still exists."""
+    if any(_int(c.get("id")) == 0 for c in categories if isinstance(c, Mapping)):
+        return categories
+    return [{"id": 0, "name": "", "sort": 0, "isDefault": "Y"}, *categories]
 
 
 def count_usage(client: Client, queries: Iterable[UsageQuery]) -> dict[tuple, int]:

@@ -152,3 +152,14 @@ def test_lived_in_portal_legacy_ids_round_trip(client):
     assert "UC_LAFJPE" in text and "Свежий лид" in text
     reloaded = load_template(text, source="export.yaml")
     assert sync.make_plan(client, reloaded)[0].changes == ()
+
+
+def test_stages_added_without_sort_share_a_sort_and_still_round_trip(client):
+    # crm.status.add without SORT stores 10, the sort of NEW: common on lived-in portals
+    for status_id in ("CALLED", "MET"):
+        client.call("crm.status.add", {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": status_id, "NAME": status_id}})
+    template, state = sync.export(client)
+    lead = [e.id for e in state.lists["lead_stages"].entries]
+    assert lead[:3] == ["NEW", "CALLED", "MET"]
+    reloaded = load_template(dump_template(template), source="export.yaml")
+    assert sync.make_plan(client, reloaded)[0].changes == ()
