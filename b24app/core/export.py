@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .model import Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
 
-
 _RANK = {"process": 0, "success": 1, "failure": 2}
 
 
