@@ -161,7 +161,7 @@ def _ready(change: Change) -> bool:
 def _pipeline_ids(state: PortalState) -> set[tuple[int, int]]:
     """(entityTypeId, category id) of every pipeline on the portal."""
     sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
-    return {(ps.entity_type_id or 0, p.id or 0) for ps in sets for p in ps.pipelines}
+    return {(ps.entity_type_id or 0, p.id or 0) for ps in sets if ps is not None for p in ps.pipelines}
 
 
 def _count(changes: list[Change]) -> str:

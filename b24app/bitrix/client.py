@@ -229,7 +229,9 @@ class Client:
 
     # -- batches --------------------------------------------------------------------------------
 
-    def batch(self, commands: Mapping[str, Command], *, halt: bool = False, idempotent: bool = True) -> BatchReply:
+    def batch(
+        self, commands: Mapping[str, Command], *, halt: bool = False, idempotent: bool = True
+    ) -> BatchReply:
         """Run up to 50 keyed commands in one request; a failed command lands in ``.errors``.
 
         ``idempotent=False``: see :meth:`call`."""

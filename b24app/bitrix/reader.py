@@ -101,7 +101,7 @@ def finish_read(client: Client, reply: BatchReply, template: Template | None) ->
         statuses=statuses,
         deal_categories=_wrapped(reply.results.get("deal_categories"), "categories", "crm.category.list"),
         invoice_categories=(
-            []
+            None
             if "invoice_categories" in reply.errors
             else _wrapped(reply.results.get("invoice_categories"), "categories", "crm.category.list")
         ),
@@ -134,7 +134,7 @@ def build_state(
     entity_types: list,
     statuses: list,
     deal_categories: list,
-    invoice_categories: list,
+    invoice_categories: list | None,
     smart_types: list,
     smart_categories: Mapping[int, list],
 ) -> PortalState:
@@ -199,8 +199,14 @@ def build_state(
     return PortalState(
         domain=domain,
         lists=lists,
-        deal_pipelines=pipeline_set("deal_pipelines", catalog.DEAL, _with_default_deal_pipeline(deal_categories)),
-        invoice_pipelines=pipeline_set("invoice_pipelines", catalog.SMART_INVOICE, invoice_categories),
+        deal_pipelines=pipeline_set(
+            "deal_pipelines", catalog.DEAL, _with_default_deal_pipeline(deal_categories)
+        ),
+        invoice_pipelines=(
+            None
+            if invoice_categories is None
+            else pipeline_set("invoice_pipelines", catalog.SMART_INVOICE, invoice_categories)
+        ),
         smart_processes=tuple(smart),
     )
 

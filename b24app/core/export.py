@@ -9,7 +9,9 @@ _RANK = {"process": 0, "success": 1, "failure": 2}
 
 def _entries(lst: RefList) -> RefList:
     # By sort, as Bitrix24 shows them; among equal sorts, process before success before failure.
-    ordered = sorted(lst.entries, key=lambda e: (e.sort, _RANK[e.semantics] if lst.key.endswith("stages") else 0))
+    ordered = sorted(
+        lst.entries, key=lambda e: (e.sort, _RANK[e.semantics] if lst.key.endswith("stages") else 0)
+    )
     return RefList(lst.key, tuple(Entry(e.id, e.name, e.sort, e.color, e.semantics) for e in ordered))
 
 
@@ -31,7 +33,7 @@ def template_from_state(state: PortalState, source: str = "<export>") -> Templat
     return Template(
         lists={key: _entries(lst) for key, lst in state.lists.items()},
         deal_pipelines=_pipelines(state.deal_pipelines),
-        invoice_pipelines=_pipelines(state.invoice_pipelines) if state.invoice_pipelines.pipelines else None,
+        invoice_pipelines=_pipelines(state.invoice_pipelines) if state.invoice_pipelines else None,
         smart_processes=tuple(
             SmartProcess(title=p.title, code=p.code, pipelines=_pipelines(p.pipelines))
             for p in state.smart_processes

@@ -116,7 +116,8 @@ class PortalState:
     domain: str
     lists: Mapping[str, RefList] = field(default_factory=dict)  # flat lists present on the portal
     deal_pipelines: PipelineSet = field(default_factory=lambda: PipelineSet("deal_pipelines", (), None, 2))
-    invoice_pipelines: PipelineSet = field(
+    # None: the portal has no smart invoices (new invoices are off, or the user may not read them)
+    invoice_pipelines: PipelineSet | None = field(
         default_factory=lambda: PipelineSet("invoice_pipelines", (), None, 31)
     )
     smart_processes: tuple[SmartProcess, ...] = ()

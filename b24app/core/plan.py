@@ -199,7 +199,16 @@ class _Planner:
         if self.template.deal_pipelines is not None:
             self.pipelines(self.template.deal_pipelines, self.state.deal_pipelines, None)
         if self.template.invoice_pipelines is not None:
-            self.pipelines(self.template.invoice_pipelines, self.state.invoice_pipelines, None)
+            if self.state.invoice_pipelines is None:
+                reason = (
+                    "this portal has no smart invoices (new invoices are off, or the user cannot read them)"
+                )
+                scope = Scope("invoice_pipelines", "invoice pipelines")
+                self.changes.append(
+                    Change(BLOCKED, PIPELINE, scope, "*", reason=reason + "; the section is skipped")
+                )
+            else:
+                self.pipelines(self.template.invoice_pipelines, self.state.invoice_pipelines, None)
         for process in self.template.smart_processes or ():
             self.smart_process(process)
 
@@ -318,9 +327,7 @@ class _Planner:
             old["key"], new["key"] = have.key, want.key
         if want.default and not have.default:
             if section == "deal_pipelines":
-                reason = (
-                    "the default deal pipeline is fixed in Bitrix24 (id 0); mark that pipeline default instead"
-                )
+                reason = "the default deal pipeline is fixed in Bitrix24 (id 0); mark that pipeline default instead"
                 self.changes.append(Change(BLOCKED, PIPELINE, scope, want.name, reason=reason))
             else:
                 old["default"], new["default"] = False, True
@@ -398,6 +405,7 @@ class _Planner:
         by_id = actual.by_id()
         wanted = set()
         success = next((e for e in actual.entries if e.semantics == "success"), None)
+        first = len(self.changes)
         for want in desired.entries:
             wanted.add(want.id)
             have = by_id.get(want.id)
@@ -405,6 +413,7 @@ class _Planner:
                 self.create_entry(scope, want, success)
             else:
                 self.update_entry(scope, want, have)
+        self.changes[first:] = _zone_safe(self.changes[first:])
         if not prune and not fresh:
             return
         spec = catalog.SPECS[desired.key]
@@ -518,6 +527,24 @@ class _Planner:
             )
 
 
+def _zone_safe(changes: list[Change]) -> list[Change]:
+    """Order a list's updates so that every single step keeps process < success < failures by sort.
+
+    Entries moving up go first, last of the list first; then entries moving down, first of the
+    list first. (Bitrix24 checks the sort zones when adding; newer portals may check on update too.)
+    """
+
+    def moves_up(change: Change) -> bool:
+        return (
+            change.action == UPDATE
+            and "sort" in (change.new or {})
+            and change.new["sort"] > change.old["sort"]
+        )
+
+    up = [c for c in changes if moves_up(c)]
+    return up[::-1] + [c for c in changes if not moves_up(c)]
+
+
 # -- matching ---------------------------------------------------------------------------------------
 
 
@@ -627,7 +654,7 @@ def _state_form(template: Template, state: PortalState) -> dict[str, object]:
     }
     if template.deal_pipelines is not None:
         form["deals"] = pipes(state.deal_pipelines)
-    if template.invoice_pipelines is not None:
+    if template.invoice_pipelines is not None and state.invoice_pipelines is not None:
         form["invoices"] = pipes(state.invoice_pipelines)
     if template.smart_processes is not None:
         form["smart"] = [

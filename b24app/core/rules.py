@@ -29,8 +29,9 @@ class Finding:
     hint: str
 
 
-def check_ids(kind: str, ids: Sequence[str | None], where: Where,
-              *, default_pipeline: bool = False) -> list[Finding]:
+def check_ids(
+    kind: str, ids: Sequence[str | None], where: Where, *, default_pipeline: bool = False
+) -> list[Finding]:
     """Length and characters Bitrix24 accepts in this list; no id twice."""
     limit = template_id_limit(kind, default_pipeline)
     findings = []
@@ -40,56 +41,112 @@ def check_ids(kind: str, ids: Sequence[str | None], where: Where,
             continue
         problem = id_charset_problem(kind, entry_id)
         if problem:
-            findings.append(Finding(i, "id", f"id '{entry_id}' {problem}",
-                                    "choose an id of Latin letters, digits, '_' and '-'"))
+            findings.append(
+                Finding(
+                    i,
+                    "id",
+                    f"id '{entry_id}' {problem}",
+                    "choose an id of Latin letters, digits, '_' and '-'",
+                )
+            )
         elif len(entry_id) > limit:
-            findings.append(Finding(i, "id", f"id '{entry_id}' is too long ({len(entry_id)} > {limit})",
-                                    f"use at most {limit} characters"))
+            findings.append(
+                Finding(
+                    i,
+                    "id",
+                    f"id '{entry_id}' is too long ({len(entry_id)} > {limit})",
+                    f"use at most {limit} characters",
+                )
+            )
         folded = entry_id.upper()
         if folded in first_seen:
-            findings.append(Finding(i, "id", f"id '{entry_id}' is already used ({where(first_seen[folded])})",
-                                    "give each entry its own id (Bitrix24 ignores case in ids)"))
+            findings.append(
+                Finding(
+                    i,
+                    "id",
+                    f"id '{entry_id}' is already used ({where(first_seen[folded])})",
+                    "give each entry its own id (Bitrix24 ignores case in ids)",
+                )
+            )
         else:
             first_seen[folded] = i
     return findings
 
 
-def check_stages(rules: StageRules, stages: Sequence[Entry], explicit_sort: Sequence[bool],
-                 where: Where) -> list[Finding]:
+def check_stages(
+    rules: StageRules, stages: Sequence[Entry], explicit_sort: Sequence[bool], where: Where
+) -> list[Finding]:
     """Fixed initial, success and failure stages; process < success < failures by position and sort."""
     if not stages:
-        return [Finding(None, None, "has no stages",
-                        f"list at least {rules.initial}, then {rules.success} (semantics: success) "
-                        f"and {rules.failure} (semantics: failure)")]
-    return (_fixed_stage_findings(rules, stages)
-            + _order_findings(stages, where)
-            + _sort_findings(stages, explicit_sort, where))
+        return [
+            Finding(
+                None,
+                None,
+                "has no stages",
+                f"list at least {rules.initial}, then {rules.success} (semantics: success) "
+                f"and {rules.failure} (semantics: failure)",
+            )
+        ]
+    return (
+        _fixed_stage_findings(rules, stages)
+        + _order_findings(stages, where)
+        + _sort_findings(stages, explicit_sort, where)
+    )
 
 
 def _fixed_stage_findings(rules: StageRules, stages: Sequence[Entry]) -> list[Finding]:
     findings = []
     first = stages[0]
     if first.id != rules.initial:
-        findings.append(Finding(0, "id", f"the first stage is '{first.id}', but it must be {rules.initial}",
-                                f"{rules.initial} is this list's fixed initial stage: put it first"))
+        findings.append(
+            Finding(
+                0,
+                "id",
+                f"the first stage is '{first.id}', but it must be {rules.initial}",
+                f"{rules.initial} is this list's fixed initial stage: put it first",
+            )
+        )
     elif first.semantics != PROCESS:
-        findings.append(Finding(0, "semantics", f"the initial stage {rules.initial} must be a process stage",
-                                "remove its semantics"))
+        findings.append(
+            Finding(
+                0,
+                "semantics",
+                f"the initial stage {rules.initial} must be a process stage",
+                "remove its semantics",
+            )
+        )
     ids = {e.id: i for i, e in enumerate(stages)}
     for i, stage in enumerate(stages):
         if stage.semantics == SUCCESS and stage.id != rules.success:
-            findings.append(Finding(i, "semantics", f"only {rules.success} can be the success stage",
-                                    f"Bitrix24 fixes the success stage's id: give '{stage.id}' "
-                                    f"another semantics, or use {rules.success} as the success stage"))
+            findings.append(
+                Finding(
+                    i,
+                    "semantics",
+                    f"only {rules.success} can be the success stage",
+                    f"Bitrix24 fixes the success stage's id: give '{stage.id}' "
+                    f"another semantics, or use {rules.success} as the success stage",
+                )
+            )
     for fixed, semantics in ((rules.success, SUCCESS), (rules.failure, FAILURE)):
         if fixed not in ids:
-            findings.append(Finding(None, None, f"has no {fixed} stage",
-                                    f"add {{id: {fixed}, name: …, semantics: {semantics}}}: "
-                                    f"it is this list's fixed {semantics} stage"))
+            findings.append(
+                Finding(
+                    None,
+                    None,
+                    f"has no {fixed} stage",
+                    f"add {{id: {fixed}, name: …, semantics: {semantics}}}: "
+                    f"it is this list's fixed {semantics} stage",
+                )
+            )
         elif stages[ids[fixed]].semantics != semantics:
-            findings.append(Finding(ids[fixed], "semantics",
-                                    f"{fixed} is this list's fixed {semantics} stage",
-                                    f"write semantics: {semantics}"))
+            findings.append(
+                Finding(
+                    ids[fixed],
+                    "semantics",
+                    f"{fixed} is this list's fixed {semantics} stage",
+                    f"write semantics: {semantics}",
+                )
+            )
     return findings
 
 
@@ -98,9 +155,15 @@ def _order_findings(stages: Sequence[Entry], where: Where) -> list[Finding]:
     for i in range(1, len(stages)):
         stage, previous = stages[i], stages[i - 1]
         if _RANK[stage.semantics] < _RANK[previous.semantics]:
-            findings.append(Finding(i, None, f"{stage.semantics} stage '{stage.id}' comes after "
-                                             f"{previous.semantics} stage '{previous.id}' ({where(i - 1)})",
-                                    _ORDER_HINT))
+            findings.append(
+                Finding(
+                    i,
+                    None,
+                    f"{stage.semantics} stage '{stage.id}' comes after "
+                    f"{previous.semantics} stage '{previous.id}' ({where(i - 1)})",
+                    _ORDER_HINT,
+                )
+            )
     return findings
 
 
@@ -111,21 +174,34 @@ def _sort_findings(stages: Sequence[Entry], explicit_sort: Sequence[bool], where
         if sort >= previous.sort:  # equal sorts exist on lived-in portals; Bitrix24 accepts them
             continue
         shown = f"sort {sort}" if explicit_sort[i] else f"sort {sort} (the default, position × 10)"
-        findings.append(Finding(i, "sort", f"{shown} is lower than the sort {previous.sort} of '{previous.id}' "
-                                           f"({where(i - 1)})", _SORT_HINT))
+        findings.append(
+            Finding(
+                i,
+                "sort",
+                f"{shown} is lower than the sort {previous.sort} of '{previous.id}' ({where(i - 1)})",
+                _SORT_HINT,
+            )
+        )
     return findings
 
 
-def check_pipelines(section_title: str, pipelines: Sequence[Pipeline | None], where: Where,
-                    *, defaults_known: bool = True) -> list[Finding]:
+def check_pipelines(
+    section_title: str, pipelines: Sequence[Pipeline | None], where: Where, *, defaults_known: bool = True
+) -> list[Finding]:
     """One default pipeline; names, previous names and keys unique in the section.
 
     ``defaults_known`` is False when some pipeline (or its ``default``) could not be read: then a
     missing default is not reported.
     """
     if not pipelines:
-        return [Finding(None, None, "lists no pipelines",
-                        "add the default pipeline (default: true), or remove the key to leave them alone")]
+        return [
+            Finding(
+                None,
+                None,
+                "lists no pipelines",
+                "add the default pipeline (default: true), or remove the key to leave them alone",
+            )
+        ]
     findings = _default_findings(section_title, pipelines, where, defaults_known)
     labels: dict[str, int] = {}
     keys: dict[str, int] = {}
@@ -135,30 +211,55 @@ def check_pipelines(section_title: str, pipelines: Sequence[Pipeline | None], wh
         names = [("name", pipeline.name)] + [("previous_names", name) for name in pipeline.previous_names]
         for field, label in names:
             if label in labels:
-                findings.append(Finding(i, field, f"'{label}' already names a pipeline "
-                                                  f"({where(labels[label])})",
-                                        "every name and previous name must be unique in the section"))
+                findings.append(
+                    Finding(
+                        i,
+                        field,
+                        f"'{label}' already names a pipeline ({where(labels[label])})",
+                        "every name and previous name must be unique in the section",
+                    )
+                )
             labels.setdefault(label, i)
         key = pipeline.key
         if key is not None:
             if key in keys:
-                findings.append(Finding(i, "key", f"key '{key}' is already used ({where(keys[key])})",
-                                        "give each pipeline its own key"))
+                findings.append(
+                    Finding(
+                        i,
+                        "key",
+                        f"key '{key}' is already used ({where(keys[key])})",
+                        "give each pipeline its own key",
+                    )
+                )
             keys.setdefault(key, i)
     return findings
 
 
-def _default_findings(section_title: str, pipelines: Sequence[Pipeline | None], where: Where,
-                      defaults_known: bool) -> list[Finding]:
+def _default_findings(
+    section_title: str, pipelines: Sequence[Pipeline | None], where: Where, defaults_known: bool
+) -> list[Finding]:
     defaults = [i for i, p in enumerate(pipelines) if p and p.default]
     if not defaults:
         if not defaults_known or pipelines[0] is None:
             return []
-        return [Finding(None, None, f"no {section_title} is marked default",
-                        f"add default: true to the pipeline that stands for the portal's default one, "
-                        f"e.g. '{pipelines[0].name}'")]
-    return [Finding(i, "default", f"a second default {section_title} ({where(defaults[0])} is default too)",
-                    "mark only one pipeline default: true") for i in defaults[1:]]
+        return [
+            Finding(
+                None,
+                None,
+                f"no {section_title} is marked default",
+                f"add default: true to the pipeline that stands for the portal's default one, "
+                f"e.g. '{pipelines[0].name}'",
+            )
+        ]
+    return [
+        Finding(
+            i,
+            "default",
+            f"a second default {section_title} ({where(defaults[0])} is default too)",
+            "mark only one pipeline default: true",
+        )
+        for i in defaults[1:]
+    ]
 
 
 def check_smart_processes(processes: Sequence[SmartProcess | None], where: Where) -> list[Finding]:
@@ -172,8 +273,13 @@ def check_smart_processes(processes: Sequence[SmartProcess | None], where: Where
             if value is None:
                 continue
             if (field, value) in seen:
-                findings.append(Finding(i, field, f"{field} '{value}' is already used "
-                                                  f"({where(seen[field, value])})",
-                                        f"give each smart process its own {field}"))
+                findings.append(
+                    Finding(
+                        i,
+                        field,
+                        f"{field} '{value}' is already used ({where(seen[field, value])})",
+                        f"give each smart process its own {field}",
+                    )
+                )
             seen.setdefault((field, value), i)
     return findings

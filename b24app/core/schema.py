@@ -69,8 +69,12 @@ class Name(Text):
         if not name:
             raise self.make_error("empty")
         if len(name) > self.max_length:
-            raise ValidationError(_message(f"is too long ({len(name)} > {self.max_length} characters)",
-                                           f"shorten it to at most {self.max_length} characters"))
+            raise ValidationError(
+                _message(
+                    f"is too long ({len(name)} > {self.max_length} characters)",
+                    f"shorten it to at most {self.max_length} characters",
+                )
+            )
         return name
 
 
@@ -157,8 +161,10 @@ class ListOrOptions(_Field):
 
     default_error_messages = {
         "null": _message("is empty", "list the entries under it, or remove the key to leave it unmanaged"),
-        "invalid": _message("must be a list or a mapping with 'entries'",
-                            "write the items as a list, or 'prune: true|false' and 'entries:' with them"),
+        "invalid": _message(
+            "must be a list or a mapping with 'entries'",
+            "write the items as a list, or 'prune: true|false' and 'entries:' with them",
+        ),
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any] | dict:

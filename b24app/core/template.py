@@ -109,8 +109,9 @@ class _Loader:
         rows = [self._load_item(item_schema, item, (*items_path, i)) for i, item in enumerate(items)]
         entries = [_entry(data, i) for i, (data, _) in enumerate(rows)]
         where = self._where(items_path)
-        findings = rules.check_ids(kind, [data.get("id") for data, _ in rows], where,
-                                   default_pipeline=default_pipeline)
+        findings = rules.check_ids(
+            kind, [data.get("id") for data, _ in rows], where, default_pipeline=default_pipeline
+        )
         stage_rules = SPECS[kind].stages
         if stage_rules and all("id" in data and not failed & {"sort", "semantics"} for data, failed in rows):
             explicit_sort = [("sort" in data) for data, _ in rows]
@@ -143,8 +144,9 @@ class _Loader:
             readable.append(pipelines[-1] if "name" in data else None)
             defaults_known = defaults_known and "name" in data and "default" not in failed
         if items is not None:
-            findings = rules.check_pipelines(SECTION_TITLE[section], readable, self._where(items_path),
-                                             defaults_known=defaults_known)
+            findings = rules.check_pipelines(
+                SECTION_TITLE[section], readable, self._where(items_path), defaults_known=defaults_known
+            )
             self._findings(items_path, findings)
         return PipelineSet(section, tuple(pipelines), prune, _ENTITY_TYPE_ID[section])
 
@@ -153,8 +155,12 @@ class _Loader:
         kind = SECTION_STAGE_KIND[section]
         stages = RefList(kind, ())
         if "stages" in data:
-            stages = self._ref_list(kind, data["stages"], (*path, "stages"),
-                                    default_pipeline=default and section == "deal_pipelines")
+            stages = self._ref_list(
+                kind,
+                data["stages"],
+                (*path, "stages"),
+                default_pipeline=default and section == "deal_pipelines",
+            )
         if "prune" in data:  # a pipeline's prune is its stages' prune
             if stages.prune is not None:
                 self._add((*path, "prune"), "prune is given twice, here and under stages", "keep one of them")

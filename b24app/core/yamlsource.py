@@ -69,8 +69,14 @@ def parse_yaml(text: str) -> Document:
         hint = "check the indentation, quotes and brackets around this line"
         raise YamlSyntaxError(YamlIssue((), line, f"YAML syntax error: {detail}", hint)) from None
     except yaml.YAMLError as err:
-        raise YamlSyntaxError(YamlIssue((), None, f"YAML syntax error: {err}",
-                                        "save the file as UTF-8 text without control characters")) from None
+        raise YamlSyntaxError(
+            YamlIssue(
+                (),
+                None,
+                f"YAML syntax error: {err}",
+                "save the file as UTF-8 text without control characters",
+            )
+        ) from None
     builder = _Builder()
     value = builder.value(root, ()) if root is not None else None
     issues, unreadable = tuple(builder.issues), frozenset(builder.unreadable)
@@ -92,8 +98,12 @@ class _Builder:
         if isinstance(node, ScalarNode):
             return node.value if node.tag == _STR else self._scalar(node, path, line)
         if id(node) in self._open:
-            return self._unreadable(path, line, "this alias refers to a node that contains it",
-                                    "YAML aliases (*name) may not refer to their own ancestors")
+            return self._unreadable(
+                path,
+                line,
+                "this alias refers to a node that contains it",
+                "YAML aliases (*name) may not refer to their own ancestors",
+            )
         if node.tag not in (_MAP, _SEQ):
             return self._unreadable(path, line, f"unsupported YAML tag {node.tag}", "remove the tag")
         self._open.add(id(node))
@@ -108,8 +118,12 @@ class _Builder:
         try:
             return self._constructor.construct_object(node)
         except ConstructorError as err:
-            return self._unreadable(path, line, f"cannot read this value: {err.problem}",
-                                    "write plain text, a number or true/false")
+            return self._unreadable(
+                path,
+                line,
+                f"cannot read this value: {err.problem}",
+                "write plain text, a number or true/false",
+            )
 
     def _mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         own: dict[Any, Any] = {}
@@ -124,9 +138,12 @@ class _Builder:
             if key is None:
                 continue
             if key in first_line:
-                self._issue((*path, key), key_line,
-                            f"key '{key}' appears twice in this mapping (first on line {first_line[key]})",
-                            "keep only one of them")
+                self._issue(
+                    (*path, key),
+                    key_line,
+                    f"key '{key}' appears twice in this mapping (first on line {first_line[key]})",
+                    "keep only one of them",
+                )
             first_line[key] = key_line
             self.key_lines[(*path, key)] = key_line
             own[key] = self.value(value_node, (*path, key))
@@ -138,8 +155,12 @@ class _Builder:
         merged: dict[Any, Any] = {}
         for source in reversed(value if isinstance(value, list) else [value]):
             if not isinstance(source, dict):
-                self._unreadable(path, node.start_mark.line + 1, "'<<' takes a mapping or a list of mappings",
-                                 "merge an anchored mapping, e.g. <<: *defaults")
+                self._unreadable(
+                    path,
+                    node.start_mark.line + 1,
+                    "'<<' takes a mapping or a list of mappings",
+                    "merge an anchored mapping, e.g. <<: *defaults",
+                )
                 return {}
             merged |= source
         return merged

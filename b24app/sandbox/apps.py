@@ -34,7 +34,9 @@ class PortalSide(Protocol):
 def post_form(url: str, fields: dict, timeout: float = DELIVERY_TIMEOUT) -> int:
     """POSTs `fields` form-encoded; returns the HTTP status (raises OSError when nothing answered)."""
     request = urllib.request.Request(
-        url, data=php_form_encode(fields).encode(), method="POST",
+        url,
+        data=php_form_encode(fields).encode(),
+        method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT},
     )
     try:
@@ -87,8 +89,12 @@ class AppSender:
         """ONAPPINSTALL to the install path, with the installing user's refresh token, no event_handler_id."""
         fields = {
             "event": "ONAPPINSTALL",
-            "data": {"VERSION": str(app.version), "ACTIVE": "Y", "INSTALLED": "Y",
-                     "LANGUAGE_ID": side.portal.lang},
+            "data": {
+                "VERSION": str(app.version),
+                "ACTIVE": "Y",
+                "INSTALLED": "Y",
+                "LANGUAGE_ID": side.portal.lang,
+            },
             "ts": str(int(self._oauth.clock.now())),
             "auth": self._user_auth(side, app, user_id, self._oauth.issue(app, user_id)),
         }
@@ -126,8 +132,9 @@ class AppSender:
             self._pool.submit(self._deliver_async, side.portal.name, url, name, fields)
         return len(jobs)
 
-    def _event_job(self, side: PortalSide, event: OutEvent, number: int, binding: dict,
-                   installed: set[str]) -> tuple[str, str, dict] | None:
+    def _event_job(
+        self, side: PortalSide, event: OutEvent, number: int, binding: dict, installed: set[str]
+    ) -> tuple[str, str, dict] | None:
         if str(binding.get("event", "")).upper() != event.event.upper() or int(binding.get("offline") or 0):
             return None
         client_id = binding.get("client_id")
@@ -159,8 +166,12 @@ class AppSender:
 
     def _deliver(self, portal: str, url: str, name: str, fields: dict) -> dict:
         split = urlsplit(url)
-        entry = {"portal": portal, "event": name, "url": f"{split.scheme}://{split.netloc}{split.path}",
-                 "at": time.time()}
+        entry = {
+            "portal": portal,
+            "event": name,
+            "url": f"{split.scheme}://{split.netloc}{split.path}",
+            "at": time.time(),
+        }
         try:
             entry["status"] = post_form(url, fields)
         except OSError as exc:  # timeout, refused: dropped, no retry

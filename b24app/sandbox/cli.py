@@ -15,30 +15,41 @@ from .web import is_loopback
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="b24app sandbox",
-                                     description="Emulated Bitrix24 portals on loopback.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="loopback address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8024,
-                        help="OAuth server and control API port; portal N listens on PORT+N (default 8024)")
+    parser = argparse.ArgumentParser(
+        prog="b24app sandbox", description="Emulated Bitrix24 portals on loopback."
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8024,
+        help="OAuth server and control API port; portal N listens on PORT+N (default 8024)",
+    )
     parser.add_argument("--portals", type=int, default=1, help="number of portals (default 1)")
     parser.add_argument("--lang", choices=("ru", "en"), default="ru", help="language of fresh portals")
-    parser.add_argument("--state", metavar="FILE",
-                        help="load portals from FILE if it exists, save them on exit")
+    parser.add_argument(
+        "--state", metavar="FILE", help="load portals from FILE if it exists, save them on exit"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not is_loopback(args.host):
-        print(f"error: --host {args.host} is not a loopback address; the sandbox serves plain http only on "
-              "loopback (use 127.0.0.1, ::1 or localhost)", file=sys.stderr)
+        print(
+            f"error: --host {args.host} is not a loopback address; the sandbox serves plain http only on "
+            "loopback (use 127.0.0.1, ::1 or localhost)",
+            file=sys.stderr,
+        )
         return 2
     if args.portals < 1 or not 0 <= args.port <= 65535 - args.portals:
         print("error: need --portals >= 1 and --port + --portals within 0..65535", file=sys.stderr)
         return 2
-    sandbox = Sandbox(host=args.host, port=args.port, portals=args.portals, lang=args.lang,
-                      state_file=args.state)
+    sandbox = Sandbox(
+        host=args.host, port=args.port, portals=args.portals, lang=args.lang, state_file=args.state
+    )
     try:
         sandbox.start()
     except (OSError, ValueError) as exc:
@@ -49,9 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     for handle in sandbox.portals:
         print(f"webhook: {handle.webhook_url}", flush=True)
-    print(f"OAuth server: {sandbox.oauth_url}\ncontrol API: {sandbox.control_url}control/portals\n"
-          f"{len(sandbox.portals)} portal(s) serving; stop with Ctrl+C or SIGTERM"
-          + (f" (state is saved to {args.state})" if args.state else ""), file=sys.stderr, flush=True)
+    print(
+        f"OAuth server: {sandbox.oauth_url}\ncontrol API: {sandbox.control_url}control/portals\n"
+        f"{len(sandbox.portals)} portal(s) serving; stop with Ctrl+C or SIGTERM"
+        + (f" (state is saved to {args.state})" if args.state else ""),
+        file=sys.stderr,
+        flush=True,
+    )
     stop.wait()
     sandbox.stop()
     print("sandbox stopped", file=sys.stderr)

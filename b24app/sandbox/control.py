@@ -24,8 +24,12 @@ def _json(obj: object, status: int = 200) -> Response:
 
 def portal_info(handle: PortalHandle) -> dict:
     return {
-        "name": handle.name, "base_url": handle.base_url, "webhook_url": handle.webhook_url,
-        "member_id": handle.member_id, "domain": handle.domain, "lang": handle.portal.lang,
+        "name": handle.name,
+        "base_url": handle.base_url,
+        "webhook_url": handle.webhook_url,
+        "member_id": handle.member_id,
+        "domain": handle.domain,
+        "lang": handle.portal.lang,
     }
 
 
@@ -97,23 +101,35 @@ class ControlSite:
                 return _json({"limits": sandbox.set_limits(name, **params)})
             return _json({"limits": handle.limits.to_json()})
         if action == "apps" and method == "POST":
-            return _json(sandbox.register_app(
-                name, handler_url=_required(params, "handler_url"), install_url=params.get("install_url", ""),
-                scopes=_scopes(params.get("scopes", ["crm"])), client_id=params.get("client_id"),
-                client_secret=params.get("client_secret"),
-            ), 201)
+            return _json(
+                sandbox.register_app(
+                    name,
+                    handler_url=_required(params, "handler_url"),
+                    install_url=params.get("install_url", ""),
+                    scopes=_scopes(params.get("scopes", ["crm"])),
+                    client_id=params.get("client_id"),
+                    client_secret=params.get("client_secret"),
+                ),
+                201,
+            )
         if action == "apps" and method == "GET":
             with handle.portal.lock:
-                apps = [{k: v for k, v in rec.items() if k != "application_token"}
-                        for rec in handle.portal.apps.values()]
+                apps = [
+                    {k: v for k, v in rec.items() if k != "application_token"}
+                    for rec in handle.portal.apps.values()
+                ]
             return _json({"apps": apps})
         app_action = APP_ACTION.match(action)
         if app_action and method == "POST":
             return _json(self._app_action(name, app_action["client_id"], app_action["action"], params))
         if action == "events" and method == "POST":
             user_id = params.get("user_id")
-            queued = sandbox.send_event(name, _required(params, "event"), params.get("data") or {},
-                                        user_id=int(user_id) if user_id else None)
+            queued = sandbox.send_event(
+                name,
+                _required(params, "event"),
+                params.get("data") or {},
+                user_id=int(user_id) if user_id else None,
+            )
             return _json({"queued": queued})
         if action == "webhooks" and method == "POST":
             scopes = _scopes(params.get("scopes", ["crm"]))

@@ -20,8 +20,11 @@ from .rest import CallContext, RestError
 from .web import BadBody, Request, Response, html_page, json_response, not_found, redirect
 
 CORS = {"Access-Control-Allow-Origin": "*"}
-PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-             "Access-Control-Allow-Headers": "Content-Type"}
+PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
 MAX_SESSIONS = 1000  # frame renders remembered for BX24.installFinish()
 FAULT_ANSWERS = {
     "error500": (500, "INTERNAL_SERVER_ERROR", "Internal server error"),
@@ -37,8 +40,9 @@ def rest_error(status: int, error: str, description: str, **extra: object) -> Re
 class PortalHandle:
     """A portal, its address and everything that sits between HTTP and the REST model."""
 
-    def __init__(self, portal: Portal, *, oauth: OAuthServer, sender: AppSender, limits: Limits,
-                 fault_seed: int) -> None:
+    def __init__(
+        self, portal: Portal, *, oauth: OAuthServer, sender: AppSender, limits: Limits, fault_seed: int
+    ) -> None:
         self.portal = portal
         self.base_url = ""  # "http://127.0.0.1:8025/" once bound
         self._oauth = oauth
@@ -140,11 +144,14 @@ class PortalHandle:
             body["total"] = reply.total
         finished = started + processing
         body["time"] = {
-            "start": round(started, 4), "finish": round(finished, 4), "duration": round(processing, 6),
+            "start": round(started, 4),
+            "finish": round(finished, 4),
+            "duration": round(processing, 6),
             "processing": round(processing, 6),
             "date_start": iso_time(started, self.portal.lang),
             "date_finish": iso_time(finished, self.portal.lang),
-            "operating_reset_at": reset_at, "operating": round(operating, 6),
+            "operating_reset_at": reset_at,
+            "operating": round(operating, 6),
         }
         return json_response(body, 200, CORS)
 
@@ -170,8 +177,13 @@ class PortalHandle:
             app, grant = self._oauth.check_access(token, self.name)
         except OAuthError as exc:
             raise RestError(exc.status, exc.error, exc.description) from None
-        return CallContext(user_id=grant.user_id, auth_type="oauth", scopes=frozenset(app.scopes),
-                           client_id=app.client_id, access_token=token)
+        return CallContext(
+            user_id=grant.user_id,
+            auth_type="oauth",
+            scopes=frozenset(app.scopes),
+            client_id=app.client_id,
+            access_token=token,
+        )
 
     # -- OAuth step 1 -----------------------------------------------------------------------------------
     def _authorize(self, request: Request) -> Response:
@@ -183,8 +195,9 @@ class PortalHandle:
         params = {"code": self._oauth.new_code(app, 1)}
         if "state" in query:
             params["state"] = query["state"]
-        params.update(domain=self.domain, member_id=self.member_id, scope=app.scope,
-                      server_domain=self._oauth.host)
+        params.update(
+            domain=self.domain, member_id=self.member_id, scope=app.scope, server_domain=self._oauth.host
+        )
         sep = "&" if "?" in app.handler_url else "?"
         return redirect(app.handler_url + sep + urlencode(params))
 
@@ -213,10 +226,16 @@ class PortalHandle:
             target=app.install_url if installer and app.install_url else app.handler_url,
             query={"DOMAIN": self.domain, "PROTOCOL": "0", "LANG": self.portal.lang, "APP_SID": app_sid},
             fields={
-                "AUTH_ID": tokens["access_token"], "AUTH_EXPIRES": str(ACCESS_LIFETIME),
-                "REFRESH_ID": tokens["refresh_token"], "SERVER_ENDPOINT": self._oauth.base_url + "rest/",
-                "APPLICATION_TOKEN": app.application_token, "APPLICATION_SCOPE": app.scope,
-                "member_id": self.member_id, "status": "L", "PLACEMENT": "DEFAULT", "PLACEMENT_OPTIONS": "[]",
+                "AUTH_ID": tokens["access_token"],
+                "AUTH_EXPIRES": str(ACCESS_LIFETIME),
+                "REFRESH_ID": tokens["refresh_token"],
+                "SERVER_ENDPOINT": self._oauth.base_url + "rest/",
+                "APPLICATION_TOKEN": app.application_token,
+                "APPLICATION_SCOPE": app.scope,
+                "member_id": self.member_id,
+                "status": "L",
+                "PLACEMENT": "DEFAULT",
+                "PLACEMENT_OPTIONS": "[]",
             },
             client_endpoint=self.base_url + "rest/",
         )

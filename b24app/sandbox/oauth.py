@@ -78,12 +78,23 @@ class OAuthServer:
         return urlsplit(self.base_url).netloc
 
     # -- apps -------------------------------------------------------------------------------------------
-    def register(self, portal: str, *, handler_url: str, install_url: str, scopes: list[str],
-                 client_id: str | None = None, client_secret: str | None = None) -> LocalApp:
+    def register(
+        self,
+        portal: str,
+        *,
+        handler_url: str,
+        install_url: str,
+        scopes: list[str],
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> LocalApp:
         app = LocalApp(
             client_id=client_id or new_client_id(),
             client_secret=client_secret or secrets.token_urlsafe(37)[:50],
-            portal=portal, handler_url=handler_url, install_url=install_url, scopes=list(scopes),
+            portal=portal,
+            handler_url=handler_url,
+            install_url=install_url,
+            scopes=list(scopes),
             application_token=secrets.token_hex(16),
         )
         with self._lock:
@@ -203,26 +214,30 @@ class OAuthServer:
         if app is None or app.removed:
             return 400, {"error": "invalid_client", "error_description": "Invalid client"}
         if grant.expires <= self.clock.now():
-            return 401, {"error": "expired_token",
-                         "error_description": "The access token provided has expired."}
+            return 401, {
+                "error": "expired_token",
+                "error_description": "The access token provided has expired.",
+            }
         portal = self._portal_ref(app.portal)
-        return 200, {"result": {
-            "client_id": app.client_id,
-            "scope": app.scope,
-            "expires": iso_time(grant.expires),
-            "user_id": grant.user_id,
-            "install": {
-                "installed": installed(app),
-                "version": app.version,
-                "status": "L",
+        return 200, {
+            "result": {
+                "client_id": app.client_id,
                 "scope": app.scope,
-                "domain": portal.domain,
-                "uri": portal.base_url.rstrip("/"),
-                "client_endpoint": portal.base_url + "rest/",
-                "member_id": portal.member_id,
-                "member_type": "PORTAL",
-            },
-        }}
+                "expires": iso_time(grant.expires),
+                "user_id": grant.user_id,
+                "install": {
+                    "installed": installed(app),
+                    "version": app.version,
+                    "status": "L",
+                    "scope": app.scope,
+                    "domain": portal.domain,
+                    "uri": portal.base_url.rstrip("/"),
+                    "client_endpoint": portal.base_url + "rest/",
+                    "member_id": portal.member_id,
+                    "member_type": "PORTAL",
+                },
+            }
+        }
 
     # -- state ------------------------------------------------------------------------------------------
     def to_json(self) -> dict:

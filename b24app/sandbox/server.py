@@ -30,8 +30,16 @@ def _host_port(host: str, port: int) -> str:
 
 
 class Sandbox:
-    def __init__(self, host: str = "127.0.0.1", port: int = 8024, portals: int = 1, lang: str = "ru",
-                 state_file: str | os.PathLike | None = None, seed: int = 0, documents: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8024,
+        portals: int = 1,
+        lang: str = "ru",
+        state_file: str | os.PathLike | None = None,
+        seed: int = 0,
+        documents: bool = False,
+    ) -> None:
         if not is_loopback(host):
             raise ValueError(f"the sandbox serves plain http and listens only on loopback; {host!r} is not")
         self.host, self.port, self.lang, self.seed, self.documents = host, port, lang, seed, documents
@@ -52,10 +60,15 @@ class Sandbox:
             portals.append(new_portal(f"portal{number}", self.lang, seed=self.seed, documents=self.documents))
         limits = saved.get("limits", {})
         for number, portal in enumerate(portals, start=1):
-            self.portals.append(PortalHandle(
-                portal, oauth=self.oauth, sender=self.sender,
-                limits=Limits(**limits.get(portal.name, {})), fault_seed=self.seed + number,
-            ))
+            self.portals.append(
+                PortalHandle(
+                    portal,
+                    oauth=self.oauth,
+                    sender=self.sender,
+                    limits=Limits(**limits.get(portal.name, {})),
+                    fault_seed=self.seed + number,
+                )
+            )
         listener = Listener()
         try:
             control_port = listener.bind(self.host, self.port, ControlSite(self))
@@ -148,8 +161,15 @@ class Sandbox:
         handle.faults.clear()
         return handle.faults.to_json()
 
-    def set_limits(self, ref: PortalRef, *, capacity: int | None = None, drain: float | None = None,
-                   operating_limit: float | None | bool = False, reset: bool = False) -> dict:
+    def set_limits(
+        self,
+        ref: PortalRef,
+        *,
+        capacity: int | None = None,
+        drain: float | None = None,
+        operating_limit: float | None | bool = False,
+        reset: bool = False,
+    ) -> dict:
         """Bucket size and drain rate, the operating budget (None = off; False = unchanged), bucket reset."""
         handle = self.portal(ref)
         if capacity is not None:
@@ -166,22 +186,40 @@ class Sandbox:
         return self.clock.advance(seconds)
 
     # -- apps -------------------------------------------------------------------------------------------
-    def register_app(self, ref: PortalRef, *, handler_url: str, install_url: str = "",
-                     scopes: list[str] | tuple[str, ...] = ("crm",), client_id: str | None = None,
-                     client_secret: str | None = None) -> dict:
+    def register_app(
+        self,
+        ref: PortalRef,
+        *,
+        handler_url: str,
+        install_url: str = "",
+        scopes: list[str] | tuple[str, ...] = ("crm",),
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> dict:
         """Saves a local app on the portal. Without an install URL it counts as installed right away."""
         for url in filter(None, (handler_url, install_url)):
             split = urlsplit(url)
             if split.scheme not in ("http", "https") or not is_loopback(split.hostname or ""):
                 raise ValueError(f"app URL {url!r}: the sandbox only talks to apps on loopback addresses")
         handle = self.portal(ref)
-        app = self.oauth.register(handle.name, handler_url=handler_url, install_url=install_url,
-                                  scopes=list(scopes), client_id=client_id, client_secret=client_secret)
+        app = self.oauth.register(
+            handle.name,
+            handler_url=handler_url,
+            install_url=install_url,
+            scopes=list(scopes),
+            client_id=client_id,
+            client_secret=client_secret,
+        )
         with handle.portal.lock:
             handle.portal.apps[app.client_id] = {
-                "client_id": app.client_id, "code": app.client_id, "version": app.version, "status": "L",
-                "installed": not install_url, "scopes": list(app.scopes),
-                "application_token": app.application_token, "handler": handler_url,
+                "client_id": app.client_id,
+                "code": app.client_id,
+                "version": app.version,
+                "status": "L",
+                "installed": not install_url,
+                "scopes": list(app.scopes),
+                "application_token": app.application_token,
+                "handler": handler_url,
                 "install_path": install_url,
             }
         return {"client_id": app.client_id, "client_secret": app.client_secret}
@@ -232,8 +270,9 @@ class Sandbox:
         self.oauth.remove_app(client_id)
         return {"uninstalled": True, "notified": notified}
 
-    def send_event(self, ref: PortalRef, event: str, data: dict | None = None, *,
-                   user_id: int | None = None) -> int:
+    def send_event(
+        self, ref: PortalRef, event: str, data: dict | None = None, *, user_id: int | None = None
+    ) -> int:
         """Fires an event to the handlers bound to it; returns how many deliveries were queued."""
         handle = self.portal(ref)
         return self.sender.dispatch(handle, [OutEvent(event.upper(), data or {}, user_id)])

@@ -63,7 +63,7 @@ def json_response(obj: object, status: int = 200, headers: dict[str, str] | None
 
 def html_page(status: int, title: str, text: str = "") -> Response:
     body = (
-        f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head>"
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
         f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>\n"
     )
     return Response(status, body.encode())

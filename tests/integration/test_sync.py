@@ -157,7 +157,9 @@ def test_lived_in_portal_legacy_ids_round_trip(client):
 def test_stages_added_without_sort_share_a_sort_and_still_round_trip(client):
     # crm.status.add without SORT stores 10, the sort of NEW: common on lived-in portals
     for status_id in ("CALLED", "MET"):
-        client.call("crm.status.add", {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": status_id, "NAME": status_id}})
+        client.call(
+            "crm.status.add", {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": status_id, "NAME": status_id}}
+        )
     template, state = sync.export(client)
     lead = [e.id for e in state.lists["lead_stages"].entries]
     assert lead[:3] == ["NEW", "CALLED", "MET"]

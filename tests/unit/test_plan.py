@@ -354,3 +354,44 @@ def test_colour_compared_case_insensitively_and_only_when_given(color_have, colo
     )
     desired = RefList("quote_stages", (E("DRAFT", "Новое", 10, color=color_want),))
     assert len(plan(Template(lists={"quote_stages": desired}), state(quote_stages=actual)).changes) == changes
+
+
+def test_sort_updates_keep_stage_zones_at_every_step():
+    """Success moves from 30 to 50: the failure moves up first, then the success, then the process stage."""
+    actual = RefList(
+        "lead_stages",
+        (
+            E("NEW", "n", 10, system=True, row=1),
+            E("A", "a", 20, row=2),
+            E("CONVERTED", "c", 30, "success", system=True, row=3),
+            E("JUNK", "j", 40, "failure", system=True, row=4),
+            E("B", "b", 50, "failure", row=5),
+        ),
+        entity_id="STATUS",
+    )
+    desired = RefList(
+        "lead_stages",
+        (
+            E("NEW", "n", 5),
+            E("A", "a", 40),
+            E("CONVERTED", "c", 50, "success"),
+            E("JUNK", "j", 60, "failure"),
+            E("B", "b", 55, "failure"),
+        ),
+    )
+    result = plan(Template(lists={"lead_stages": desired}), state(lead_stages=actual))
+    order = [c.key for c in result.changes]
+    assert order == ["B", "JUNK", "CONVERTED", "A", "NEW"]
+    sorts = {e.id: (e.sort, e.semantics) for e in actual.entries}
+    for change in result.changes:  # replay: zones hold after each step
+        sorts[change.key] = (change.new["sort"], sorts[change.key][1])
+        success = next(v for v, sem in sorts.values() if sem == "success")
+        assert all(v < success for v, sem in sorts.values() if sem == "process")
+        assert all(v > success for v, sem in sorts.values() if sem == "failure")
+
+
+def test_invoice_pipelines_on_a_portal_without_smart_invoices_are_blocked():
+    invoices = PipelineSet("invoice_pipelines", (want("Счета", default=True),), None, 31)
+    result = plan(Template(invoice_pipelines=invoices), PortalState(domain="p", invoice_pipelines=None))
+    (change,) = result.changes
+    assert change.action == BLOCKED and "no smart invoices" in change.reason
