@@ -113,7 +113,7 @@ class UsageQuery:
 
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
-    prune: bool | None = None  # True: prune every managed list (--prune); None: as the template says
+    prune: bool | None = None  # True (--prune): prune every list that does not say prune: false itself
     force: bool = False  # accept a prune above the safety threshold
     created: frozenset[tuple[int, int]] = frozenset()  # (entityTypeId, category) b24app created in this run
 
@@ -212,14 +212,11 @@ class _Planner:
         for process in self.template.smart_processes or ():
             self.smart_process(process)
 
-    def prune_of(self, own: bool | None, inherited: bool | None = None) -> bool:
-        if self.options.prune:
-            return True
+    def prune_of(self, own: bool | None) -> bool:
+        """A list's own prune setting wins; else --prune; else the template's default."""
         if own is not None:
             return own
-        if inherited is not None:
-            return inherited
-        return self.template.prune
+        return bool(self.options.prune) or self.template.prune
 
     def flat_list(self, key: str, desired: RefList) -> None:
         spec = catalog.SPECS[key]

@@ -395,3 +395,9 @@ def test_invoice_pipelines_on_a_portal_without_smart_invoices_are_blocked():
     result = plan(Template(invoice_pipelines=invoices), PortalState(domain="p", invoice_pipelines=None))
     (change,) = result.changes
     assert change.action == BLOCKED and "no smart invoices" in change.reason
+
+
+def test_a_list_that_says_prune_false_is_not_pruned_by_the_flag():
+    desired = RefList("sources", (E("CALL", "Звонок", 10),), prune=False)
+    st = with_usage(state(sources=sources_actual()), {("entry", "SOURCE", "EMAIL"): 0})
+    assert plan(Template(lists={"sources": desired}, prune=True), st, PlanOptions(prune=True)).changes == ()
