@@ -13,6 +13,9 @@ import threading
 from .server import Sandbox
 from .web import is_loopback
 
+# Leaky-bucket settings (platform.md §5): (capacity, drain per second).
+PLANS = {"standard": (50, 2.0), "enterprise": (250, 5.0), "off": (10**9, 10.0**9)}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -31,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lang", choices=("ru", "en"), default="ru", help="language of fresh portals")
     parser.add_argument(
         "--state", metavar="FILE", help="load portals from FILE if it exists, save them on exit"
+    )
+    parser.add_argument(
+        "--limits",
+        choices=sorted(PLANS),
+        help="request limits of every portal: standard (Bitrix24's usual plans: burst 50, 2 requests/s; "
+        "the default), enterprise (burst 250, 5/s) or off",
     )
     return parser
 
@@ -55,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot start the sandbox: {exc}", file=sys.stderr)
         return 1
+    if args.limits:
+        capacity, drain = PLANS[args.limits]
+        for number in range(len(sandbox.portals)):
+            sandbox.set_limits(number, capacity=capacity, drain=drain)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -62,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"webhook: {handle.webhook_url}", flush=True)
     print(
         f"OAuth server: {sandbox.oauth_url}\ncontrol API: {sandbox.control_url}control/portals\n"
+        f"request limits per portal: burst {sandbox.portals[0].limits.capacity}, "
+        f"{sandbox.portals[0].limits.drain:g}/s (--limits to change)\n"
         f"{len(sandbox.portals)} portal(s) serving; stop with Ctrl+C or SIGTERM"
         + (f" (state is saved to {args.state})" if args.state else ""),
         file=sys.stderr,

@@ -32,3 +32,27 @@ class Clock:
 def iso_time(timestamp: float, lang: str = "ru") -> str:
     """ISO-8601 with the portal's offset (ru: Moscow, others: UTC), e.g. `2024-05-01T12:00:00+03:00`."""
     return datetime.fromtimestamp(timestamp, MOSCOW if lang == "ru" else UTC).isoformat(timespec="seconds")
+
+
+def time_block(
+    started: float,
+    processing: float,
+    lang: str = "ru",
+    *,
+    operating: float | None = None,
+    operating_reset_at: int | None = None,
+) -> dict:
+    """The `time` object of a REST answer (platform.md §4.3)."""
+    finished = started + processing
+    block: dict = {
+        "start": round(started, 4),
+        "finish": round(finished, 4),
+        "duration": round(processing, 6),
+        "processing": round(processing, 6),
+        "date_start": iso_time(started, lang),
+        "date_finish": iso_time(finished, lang),
+    }
+    if operating is not None:
+        block["operating_reset_at"] = operating_reset_at
+        block["operating"] = round(operating, 6)
+    return block

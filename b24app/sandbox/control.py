@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import TYPE_CHECKING
 
+from .clock import time_block
 from .frame import BX24_JS
 from .web import JSON_TYPE, BadBody, Request, Response, json_response, not_found
 
@@ -60,7 +62,10 @@ class ControlSite:
             record = self._sandbox.portal(app.portal).portal.apps.get(app.client_id) or {}
             return bool(record.get("installed"))
 
+        started = time.time()
         status, body = oauth.app_info(request.params().get("auth"), installed)
+        if status == 200:
+            body["time"] = time_block(started, time.time() - started, "en")
         return json_response(body, status)
 
     def _control(self, request: Request) -> Response:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode
 from . import rest
 from .apps import AppSender
 from .bucket import LeakyBucket, Limits, OperatingBudget
-from .clock import iso_time
+from .clock import time_block
 from .faults import Faults
 from .frame import BX24_JS, FrameLaunch, render_frame_page
 from .oauth import ACCESS_LIFETIME, OAuthError, OAuthServer
@@ -142,17 +142,9 @@ class PortalHandle:
             body["next"] = reply.next
         if reply.total is not None:
             body["total"] = reply.total
-        finished = started + processing
-        body["time"] = {
-            "start": round(started, 4),
-            "finish": round(finished, 4),
-            "duration": round(processing, 6),
-            "processing": round(processing, 6),
-            "date_start": iso_time(started, self.portal.lang),
-            "date_finish": iso_time(finished, self.portal.lang),
-            "operating_reset_at": reset_at,
-            "operating": round(operating, 6),
-        }
+        body["time"] = time_block(
+            started, processing, self.portal.lang, operating=operating, operating_reset_at=reset_at
+        )
         return json_response(body, 200, CORS)
 
     def _fault(self, fault: str) -> Response:

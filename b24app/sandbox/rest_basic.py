@@ -52,6 +52,28 @@ def user_admin(portal: Portal, params: dict, ctx: CallContext) -> Reply:
     return Reply(user_of(portal, ctx).admin)
 
 
+def user_access(portal: Portal, params: dict, ctx: CallContext) -> Reply:
+    """`user.access`: whether the user is in any of the given access codes; always true for admins."""
+    codes = param(params, "ACCESS")
+    codes = list(codes.values()) if isinstance(codes, dict) else codes
+    if not codes:
+        raise RestError(400, "ERROR_ARGUMENT", "Parameter ACCESS is required")
+    user = user_of(portal, ctx)
+    if isinstance(codes, str):
+        codes = [codes]
+    return Reply(user.admin or bool({str(c).upper() for c in codes} & {"AU", "G2", f"U{user.id}"}))
+
+
+FEATURES = {"rest_offline_extended": "Y", "rest_auth_connector": "N"}  # a cloud portal below Professional
+
+
+def feature_get(portal: Portal, params: dict, ctx: CallContext) -> Reply:
+    code = str(param(params, "CODE") or "")
+    if not code:
+        raise RestError(400, "CODE_EMPTY", "Parameter CODE is empty")
+    return Reply({"value": FEATURES.get(code, "N")})
+
+
 def user_current(portal: Portal, params: dict, ctx: CallContext) -> Reply:
     user = user_of(portal, ctx)
     return Reply(
@@ -193,6 +215,8 @@ def event_unbind(portal: Portal, params: dict, ctx: CallContext) -> Reply:
 METHODS: dict[str, Handler] = {
     "profile": profile,
     "user.admin": user_admin,
+    "user.access": user_access,
+    "feature.get": feature_get,
     "scope": scope,
     "server.time": server_time,
     "app.info": app_info,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from b24app.sandbox.cli import main
@@ -149,3 +150,23 @@ def test_cli_prints_one_webhook_line_per_portal_and_stops_on_sigterm(tmp_path):
     assert proc.returncode == 0 and out == ""
     assert "control API" in err
     assert state.exists()
+
+
+@pytest.mark.parametrize("limits,refused", [("standard", True), ("enterprise", False)])
+def test_cli_limits_option_sets_every_portals_bucket(tmp_path, limits, refused):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "b24app.sandbox.cli", "--port", "0", "--limits", limits]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    ) as proc:
+        try:
+            url = proc.stdout.readline().strip().removeprefix("webhook: ")
+            session = requests.Session()
+            statuses = [session.get(url + "server.time", timeout=TIMEOUT).status_code for _ in range(60)]
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert (503 in statuses) is refused
+    assert statuses[:50] == [200] * 50

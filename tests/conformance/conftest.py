@@ -1,0 +1,274 @@
+"""Black-box conformance check of the sandbox against shared/bitrix24/*.md.
+
+Written from the documents only; everything talks HTTP to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = Path("/work/shared/bitrix24/fresh-portal-defaults.json")
+
+
+def free_port(span: int = 8) -> int:
+    """A port P such that P..P+span look free."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + span > 65000:
+            continue
+        ok = True
+        for p in range(port + 1, port + span):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return port
+    raise RuntimeError("no free port range")
+
+
+class Sandbox:
+    def __init__(self, portals: int = 3, lang: str | None = None):
+        self.port = free_port(portals + 2)
+        cmd = [
+            sys.executable,
+            "-m",
+            "b24app.cli",
+            "sandbox",
+            "--port",
+            str(self.port),
+            "--portals",
+            str(portals),
+        ]
+        if lang:
+            cmd += ["--lang", lang]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.webhooks: list[str] = []
+        deadline = time.monotonic() + 20
+        while len(self.webhooks) < portals:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("sandbox exited: " + self.proc.stderr.read())
+            m = re.match(r"webhook: (\S+)", line)
+            if m:
+                self.webhooks.append(m.group(1))
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox did not start")
+        self.oauth = f"http://127.0.0.1:{self.port}"
+        self.control = f"http://127.0.0.1:{self.port}/control/portals"
+        for _ in range(100):
+            try:
+                r = requests.get(self.control, timeout=2)
+                if r.ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.portals = r.json()["portals"]
+        # the leaky bucket (platform.md §5) would throttle a test suite; test_limits shrinks it again
+        for info in self.portals:
+            requests.post(
+                f"{self.control}/{info['name']}/limits",
+                json={"capacity": 100000, "drain": 1000, "reset": True},
+                timeout=5,
+            ).raise_for_status()
+        # drain stdout so the child never blocks on a full pipe
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+
+    def portal(self, i: int) -> Portal:
+        return Portal(self, self.portals[i])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(Exception):
+                f.close()
+
+
+class Portal:
+    def __init__(self, sb: Sandbox, info: dict):
+        self.sb = sb
+        self.info = info
+        self.name = info["name"]
+        self.base = info["base_url"]
+        self.webhook = info["webhook_url"]
+        self.ctl = f"{sb.control}/{self.name}"
+
+    def hook_for(self, user_id: int, scopes=("crm", "user")) -> str:
+        r = requests.post(
+            f"{self.ctl}/webhooks", json={"user_id": user_id, "scopes": list(scopes)}, timeout=5
+        )
+        assert r.status_code < 300, r.text
+        return r.json()["url"]
+
+    def limits(self, **kw) -> None:
+        r = requests.post(f"{self.ctl}/limits", json=kw, timeout=5)
+        assert r.status_code < 300, r.text
+
+
+def call(
+    base: str, method: str, params=None, how: str = "json", auth: str | None = None
+) -> requests.Response:
+    """POST JSON by default; how='form' (PHP brackets) or 'get' (query)."""
+    params = dict(params or {})
+    if auth is not None:
+        params["auth"] = auth
+    url = base + method
+    if how == "json":
+        return requests.post(url, json=params, timeout=10)
+    if how == "form":
+        return requests.post(
+            url,
+            data=php_encode(params),
+            timeout=10,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    if how == "get":
+        return requests.get(url, params=php_encode(params), timeout=10)
+    raise ValueError(how)
+
+
+def php_encode(params: dict) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}[{k}]", v)
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk(f"{prefix}[{i}]", v)
+        elif value is True:
+            out.append((prefix, "1"))
+        elif value is False or value is None:
+            out.append((prefix, ""))
+        else:
+            out.append((prefix, str(value)))
+
+    for k, v in params.items():
+        walk(k, v)
+    return out
+
+
+def ok(base: str, method: str, params=None, **kw):
+    r = call(base, method, params, **kw)
+    assert r.status_code == 200, (method, params, r.status_code, r.text)
+    body = r.json()
+    assert "error" not in body, body
+    return body["result"]
+
+
+def err(base: str, method: str, params=None, **kw) -> tuple[int, dict]:
+    r = call(base, method, params, **kw)
+    assert r.status_code >= 400 or "error" in r.json(), (method, params, r.status_code, r.text)
+    return r.status_code, r.json()
+
+
+def legacy_error(base: str, method: str, params, message: str) -> dict:
+    """Legacy crm.status/dealcategory proxy error: HTTP 400, error "" (reference-lists.md §2.1)."""
+    status, body = err(base, method, params)
+    assert status == 400, (status, body)
+    assert body["error"] == "", body
+    assert message in body["error_description"], body
+    return body
+
+
+class Receiver:
+    """Tiny local HTTP receiver for event / install POSTs."""
+
+    def __init__(self):
+        self.got: list[dict] = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(n).decode()
+                outer.got.append(
+                    {
+                        "path": self.path,
+                        "ctype": self.headers.get("Content-Type", ""),
+                        "raw": raw,
+                        "form": dict(parse_qsl(raw, keep_blank_values=True)),
+                    }
+                )
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_port}"
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, pred, timeout: float = 5.0) -> list[dict]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            hits = [g for g in self.got if pred(g)]
+            if hits:
+                return hits
+            time.sleep(0.05)
+        return []
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture(scope="session")
+def sb_ru():
+    sb = Sandbox(portals=3)
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture(scope="session")
+def sb_en():
+    sb = Sandbox(portals=3, lang="en")
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture(scope="module")
+def sb_mod():
+    """A private sandbox for modules that mutate a lot."""
+    sb = Sandbox(portals=3)
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture(scope="session")
+def fresh(sb_ru) -> Portal:
+    """portal index 0 of the ru sandbox: read-only tests only."""
+    return sb_ru.portal(0)
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
