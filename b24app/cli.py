@@ -47,18 +47,49 @@ def example_template_text() -> str:
     return resources.files("b24app").joinpath("examples/crm.yaml").read_text(encoding="utf-8")
 
 
-def _read_template(path: str):
+def read_text(path: str, what: str) -> str:
+    """A UTF-8 text file ("-" = standard input), or a CliError that says what to do."""
+    if path == "-":
+        return sys.stdin.read()
+    file = Path(path)
+    if file.is_dir():
+        raise CliError(f"{what} {path} is a folder; give the path of a file")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CliError(f"template {path} not found; give the path of a YAML template") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CliError(f"cannot read template {path}: {error}") from None
-    return load_template(text, source=path)
+        raise CliError(f"{what} {path} not found; check the path") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{what} {path} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as error:
+        raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from None
 
 
-def _client(portal: str | None, progress: bool = True) -> Client:
-    portal = portal or os.environ.get(PORTAL_ENV)
+def _read_template(path: str):
+    return load_template(read_text(path, "template"), source=path)
+
+
+def _writable(path: str | None, what: str) -> None:
+    """Refuse, before any request, an output path that cannot be written."""
+    if not path or path == "-":
+        return
+    file = Path(path)
+    if file.is_dir():
+        raise CliError(f"cannot write the {what} to {path}: it is a folder; give a file name")
+    if not file.parent.is_dir():
+        raise CliError(f"cannot write the {what} to {path}: the folder {file.parent} does not exist")
+
+
+def _write(path: str, text: str, what: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"cannot write the {what} to {path}: {error.strerror or error}") from None
+
+
+def _client(portal: str | None) -> Client:
+    source = "--portal"
+    if not portal:
+        portal, source = os.environ.get(PORTAL_ENV), PORTAL_ENV
     if not portal:
         raise CliError(
             f"no portal: pass --portal WEBHOOK_URL (or set {PORTAL_ENV}), e.g. "
@@ -67,7 +98,7 @@ def _client(portal: str | None, progress: bool = True) -> Client:
     try:
         auth = WebhookAuth(portal)
     except ValueError as error:
-        raise CliError(str(error)) from None
+        raise CliError(f"{error} (from {source})") from None
     return Client(auth)
 
 
@@ -91,10 +122,12 @@ def _options(args) -> PlanOptions:
     )
 
 
-def _apply_hint(args) -> str:
+def _apply_hint(args, plan: Plan) -> str:
     parts = ["b24app apply", args.template, "--portal …"]
     if args.prune:
         parts.append("--prune")
+    if plan.unsafe:
+        parts.append("--force")
     parts.append("--yes")
     return " ".join(parts)
 
@@ -114,14 +147,15 @@ def cmd_validate(args) -> int:
 
 def cmd_plan(args) -> int:
     template = _read_template(args.template)
+    _writable(args.out, "plan")
     client = _client(args.portal)
     result, _ = sync.make_plan(client, template, _options(args), _progress(args))
     if args.out:
-        Path(args.out).write_text(render_json(result), encoding="utf-8")
+        _write(args.out, render_json(result), "plan")
     if args.json:
         sys.stdout.write(render_json(result))
     else:
-        sys.stdout.write(render_text(result, color=_color(args), apply_hint=_apply_hint(args)))
+        sys.stdout.write(render_text(result, color=_color(args), apply_hint=_apply_hint(args, result)))
         if args.out:
             print(
                 f"Plan saved to {args.out}; apply exactly it with: b24app apply {args.template} "
@@ -132,72 +166,108 @@ def cmd_plan(args) -> int:
     return EXIT_CHANGES if result.has_changes else EXIT_OK
 
 
-def _expected_checksum(path: str | None) -> str | None:
+def _saved_plan(path: str | None) -> dict | None:
     if path is None:
         return None
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return str(data["checksum"])
-    except FileNotFoundError:
-        raise CliError(f"plan file {path} not found") from None
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(read_text(path, "plan file"))
+        if not isinstance(data, dict) or not isinstance(data.get("checksum"), str):
+            raise ValueError
+    except ValueError:
         raise CliError(f"{path} is not a plan saved by 'b24app plan --out'") from None
+    return data
 
 
 def cmd_apply(args) -> int:
     template = _read_template(args.template)
-    expected = _expected_checksum(args.plan)
+    saved = _saved_plan(args.plan)
     if not args.yes:
         raise CliError(
             "apply changes the portal: add --yes to confirm (review the changes with 'b24app plan' first)"
         )
     client = _client(args.portal)
+    if saved is not None and saved.get("portal") not in (None, client.domain):
+        raise CliError(
+            f"{args.plan} is a plan for {saved['portal']}, not for {client.domain}; make and review a plan "
+            f"for {client.domain} with: b24app plan {args.template} --portal … --out PLAN.json"
+        )
     color = _color(args)
 
     def show(plan: Plan) -> None:
         sys.stdout.write(render_text(plan, color=color))
         sys.stdout.flush()
 
-    result = sync.apply(
-        client, template, _options(args), expected_checksum=expected, progress=_progress(args), on_plan=show
-    )
+    try:
+        result = sync.apply(
+            client,
+            template,
+            _options(args),
+            expected_checksum=saved and saved["checksum"],
+            progress=_progress(args),
+            on_plan=show,
+        )
+    except sync.PlanChanged as error:
+        was = saved.get("summary") if saved else None
+        if isinstance(was, dict):
+            raise CliError(f"{error} (the saved plan: {_summary_text(was)})") from None
+        raise
     for change, error in result.failed:
         label = "note (the portal matches anyway)" if result.converged else "failed"
         _stderr(f"{label}: {change.scope.label} {change.key}: {error}")
+    late = [c for c in result.verify.changes if c.action == "blocked" and c not in result.plan.changes]
+    if late:
+        _stderr("Blocked, found once new pipelines existed (left as they are):")
+        for change in late:
+            _stderr(f"  ! {change.scope.label} {change.key}: {change.reason}")
+    applied = len(result.applied)
+    planned = len([c for c in result.plan.changes if c.action != "blocked"])
+    more = (
+        f" ({applied - planned} more than planned: the stages of new pipelines, planned once they existed)"
+        if applied > planned
+        else ""
+    )
     if result.converged:
-        applied = len(result.applied)
         blocked = result.verify.summary["blocked"]
         note = f" ({blocked} blocked change(s) left as shown)" if blocked else ""
         print(
-            f"Applied {applied} change(s); verified: {client.domain} matches the template{note}. "
+            f"Applied {applied} change(s){more}; verified: {client.domain} matches the template{note}. "
             f"{client.requests_sent} request(s)."
         )
         return EXIT_OK
-    remaining = result.verify.summary
-    print(
-        f"Not converged: {len(result.failed)} change(s) failed, {remaining['create']} create(s), "
-        f"{remaining['update']} update(s), {remaining['delete']} delete(s) still differ. "
-        "Fix what the messages say; running apply again is safe."
-    )
+    remaining = [c for c in result.verify.changes if c.action != "blocked"]
+    print(f"Not converged: {len(result.failed)} change(s) failed; {len(remaining)} difference(s) remain:")
+    for change in remaining:
+        print(f"  {change.scope.label}: {change.action} {change.key}")
+    print("Fix what the messages say; running apply again is safe.")
     return EXIT_ERROR
 
 
+def _summary_text(summary: dict) -> str:
+    return ", ".join(f"{summary.get(k, 0)} to {k}" for k in ("create", "update", "delete")) + (
+        f", {summary.get('blocked', 0)} blocked"
+    )
+
+
 def cmd_export(args) -> int:
+    _writable(args.output, "template")
     client = _client(args.portal)
-    template, _ = sync.export(client, _progress(args))
+    template, _, warnings = sync.export(client, _progress(args))
     text = dump_template(template, header=f"Exported from {client.domain} by b24app export")
     if args.output and args.output != "-":
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write(args.output, text, "template")
         _stderr(f"… wrote {args.output}")
     else:
         sys.stdout.write(text)
+    for warning in warnings:
+        _stderr(f"warning: {warning}")
     return EXIT_OK
 
 
 def cmd_demo(args) -> int:
     from b24app.demo import run_demo
 
-    return run_demo(template_path=args.template, lang=args.lang, color=_color(args))
+    text = read_text(args.template, "template") if args.template else None
+    return run_demo(template_text=text, source=args.template, lang=args.lang, color=_color(args))
 
 
 def cmd_example(args) -> int:
@@ -208,8 +278,16 @@ def cmd_example(args) -> int:
 # -- parser ----------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1: for ``plan``, 2 means "changes to apply"."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="b24app", description="Bitrix24 CRM reference lists as code.")
+    parser = _Parser(prog="b24app", description="Bitrix24 CRM reference lists as code.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def portal_args(p: argparse.ArgumentParser) -> None:
@@ -229,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete portal entries the template lacks (lists saying prune: false excepted)",
     )
+    p.add_argument("--force", action="store_true", help="show the plan as apply --force would run it")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--out", metavar="PLAN.json", help="save the plan for 'apply --plan'")
     p.set_defaults(func=cmd_plan)
@@ -254,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sandbox", help="run emulated Bitrix24 portals (b24app sandbox --help)", add_help=False)
 
     p = sub.add_parser("demo", help="plan and apply the example template on a sandbox portal")
-    p.add_argument("--template", help="template to use (default: the bundled example)")
+    p.add_argument("--template", help="template to use (default: the bundled example); - for stdin")
     p.add_argument("--lang", choices=("ru", "en"), default="ru")
     p.add_argument("--no-color", action="store_true")
     p.set_defaults(func=cmd_demo)

@@ -7,7 +7,6 @@ by re-reading, shows that a second plan is empty, and stops the sandbox.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from b24app import sync
 from b24app.bitrix.auth import WebhookAuth
@@ -21,14 +20,15 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_demo(template_path: str | None = None, lang: str = "ru", color: bool = False) -> int:
+def run_demo(
+    template_text: str | None = None, source: str | None = None, lang: str = "ru", color: bool = False
+) -> int:
     from b24app.cli import example_template_text
 
-    if template_path:
-        text, source = Path(template_path).read_text(encoding="utf-8"), template_path
-    else:
-        text, source = example_template_text(), "b24app/examples/crm.yaml"
-    template = load_template(text, source=source)
+    if template_text is None:
+        template_text, source = example_template_text(), "b24app/examples/crm.yaml"
+    source = source or "<template>"
+    template = load_template(template_text, source=source)
 
     sandbox = Sandbox(host="127.0.0.1", port=0, portals=1, lang=lang).start()
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from b24app.bitrix import reader, writer
 from b24app.bitrix.client import Client, Command
 from b24app.bitrix.errors import AccessDenied, BitrixError, TransientError
-from b24app.core.export import template_from_state
+from b24app.core.export import export_warnings, template_from_state
 from b24app.core.model import PortalState, Template
 from b24app.core.plan import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, plan, with_usage
 
@@ -92,7 +92,11 @@ def apply(
             f"now {reviewed.checksum}); run plan again and review it"
         )
     if reviewed.refused:
-        raise UnsafePlan("the plan is unsafe: " + "; ".join(reviewed.unsafe))
+        raise UnsafePlan(
+            "the plan is unsafe: "
+            + "; ".join(reviewed.unsafe)
+            + ". Check the template, or add --force to accept"
+        )
     result = ApplyResult(plan=reviewed, verify=reviewed)
     if not reviewed.has_changes:
         result.requests = client.requests_sent
@@ -112,7 +116,8 @@ def apply(
         except TransientError as error:
             # The answer is lost but the pipelines may exist: re-read rather than create them twice.
             progress(
-                f"no answer while creating ({error.code or error.status}); re-reading to see what was made"
+                f"no answer while creating ({error.description or error.code or error}); "
+                "re-reading to see what was made"
             )
             read = reader.read_portal(client, template)
         else:
@@ -128,7 +133,11 @@ def apply(
     final_options = replace(options, created=frozenset(created))
     current, read = _plan_with_usage(client, template, read, final_options, progress)
     if current.refused:
-        raise UnsafePlan("after creating pipelines the plan became unsafe: " + "; ".join(current.unsafe))
+        raise UnsafePlan(
+            "after creating pipelines the plan became unsafe: "
+            + "; ".join(current.unsafe)
+            + ". Check the template, or add --force to accept"
+        )
     entries = [
         c for c in current.changes if c.action != BLOCKED and c not in writer.structural(current.changes)
     ]
@@ -147,10 +156,11 @@ def apply(
     return result
 
 
-def export(client: Client, progress: Progress = _quiet) -> tuple[Template, PortalState]:
+def export(client: Client, progress: Progress = _quiet) -> tuple[Template, PortalState, list[str]]:
+    """The portal as a template, and warnings about what a template cannot say as it is."""
     progress(f"reading {client.domain}")
     read = reader.read_portal(client, None)
-    return template_from_state(read.state), read.state
+    return template_from_state(read.state), read.state, export_warnings(read.state)
 
 
 def _ready(change: Change) -> bool:

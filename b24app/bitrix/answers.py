@@ -43,14 +43,36 @@ def read_payload(response: requests.Response, method: str, *, server: str = "the
     return payload
 
 
+CONNECTION_FAILED = "CONNECTION_FAILED"  # our code: no connection at all (refused, reset)
+_UNKNOWN_HOST = (
+    "NameResolutionError",
+    "Name or service not known",
+    "nodename nor servname",
+    "getaddrinfo failed",
+    "No address associated with hostname",
+)
+
+
 def error_from_exception(error: requests.RequestException, method: str, host: str) -> BitrixError:
     """A failure below HTTP (network, TLS, timeout) as a Bitrix24 error, without the request URL."""
+    text = str(error)
     if isinstance(error, requests.exceptions.SSLError):
+        if "WRONG_VERSION_NUMBER" in text.upper() or "wrong version number" in text:
+            what = f"{host} does not speak https on this port"
+            return ProtocolError(describe(method, what, "is the address plain http?"), method=method)
         return ProtocolError(describe(method, f"the TLS certificate of {host} was rejected"), method=method)
     if isinstance(error, requests.Timeout):
         return TransientError(describe(method, f"{host} did not answer in time"), method=method)
+    if isinstance(error, requests.ConnectionError) and any(m in text for m in _UNKNOWN_HOST):
+        what = f"the host {host.rsplit(':', 1)[0]} cannot be found"
+        return ProtocolError(describe(method, what, "check the portal's address"), method=method)
     if isinstance(error, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
-        return TransientError(describe(method, f"the connection to {host} failed"), method=method)
+        what = f"the connection to {host} failed"
+        return TransientError(
+            describe(method, what, "check the portal's address and port"),
+            method=method,
+            code=CONNECTION_FAILED,
+        )
     return ProtocolError(
         describe(method, f"the request to {host} failed ({type(error).__name__})"), method=method
     )

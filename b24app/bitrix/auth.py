@@ -32,13 +32,20 @@ REFRESH_TIMEOUT = (3.05, 30.0)
 
 _WEBHOOK_PATH = re.compile(r"(?P<prefix>(?:/[^/]+)*)/rest/(?P<user_id>\d+)/(?P<code>[^/]+)/?")
 _REDACTED = "***"
+_HOST = re.compile(r"[A-Za-z0-9.\-_:]+")  # names, IPv4 and (bracket-less) IPv6 as urlsplit gives them
 
 
 def checked_url(url: str, what: str) -> SplitResult:
     """Split ``url``, refusing anything but https (or http to a loopback host)."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError(f"{what} is not a valid address (check the host and the port)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{what} must be an https:// address")
+    if not _HOST.fullmatch(parts.hostname):
+        raise ValueError(f"{what} has an invalid host name {parts.hostname!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{what} must not contain a user name or password")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):

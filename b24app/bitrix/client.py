@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import requests
 
-from b24app.bitrix.answers import error_from_exception, read_payload
+from b24app.bitrix.answers import CONNECTION_FAILED, error_from_exception, read_payload
 from b24app.bitrix.encoding import batch_command
 from b24app.bitrix.errors import (
     AuthError,
@@ -33,6 +33,7 @@ from b24app.bitrix.ratelimit import LeakyBucket, bucket_for
 
 logger = logging.getLogger("b24app.bitrix")
 
+MAX_CONNECTION_ATTEMPTS = 3  # a portal that refuses connections is rarely back within seconds
 MAX_BATCH = 50  # commands per batch, Bitrix24's limit
 PAGE_SIZE = 50  # rows per page of a list method, fixed by Bitrix24
 # Refusals Bitrix24 answers before running the method: retrying them can never do a write twice.
@@ -170,7 +171,9 @@ class Client:
             except TransientError as error:
                 if not idempotent and error.code not in REFUSED_BEFORE_RUNNING:
                     raise
-                if attempt >= self._max_attempts:
+                if attempt >= self._max_attempts or (
+                    error.code == CONNECTION_FAILED and attempt >= MAX_CONNECTION_ATTEMPTS
+                ):
                     raise _gave_up(error, attempt) from None
                 if error.code == "QUERY_LIMIT_EXCEEDED":
                     self._bucket.penalize()

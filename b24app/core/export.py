@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from .model import Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
 
 _RANK = {"process": 0, "success": 1, "failure": 2}
@@ -41,3 +43,22 @@ def template_from_state(state: PortalState, source: str = "<export>") -> Templat
         prune=False,
         source=source,
     )
+
+
+def export_warnings(state: PortalState) -> list[str]:
+    """Names a template needs unique but the portal repeats: such an export does not validate."""
+    warnings = []
+    sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
+    for pipelines in filter(None, sets):
+        names = Counter(p.name for p in pipelines.pipelines)
+        for name, count in names.items():
+            if count > 1:
+                warnings.append(
+                    f'{count} {pipelines.section.replace("_", " ")} are named "{name}"; rename all but one in '
+                    "Bitrix24 (or in the exported template, then apply it) so that each name says which is meant"
+                )
+    titles = Counter(p.title for p in state.smart_processes)
+    warnings += [
+        f'{n} smart processes are titled "{t}"; give them distinct titles' for t, n in titles.items() if n > 1
+    ]
+    return warnings

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 
 from . import catalog
 from .model import (
+    FAILURE,
     PROCESS,
+    SUCCESS,
     Entry,
     Pipeline,
     PipelineSet,
@@ -277,8 +279,12 @@ class _Planner:
         etid = entity_type_id if entity_type_id is not None else actual.entity_type_id
         matched = _match_pipelines(desired.pipelines, actual.pipelines)
         noun = catalog.SECTION_TITLE[section]
+        next_id = max((p.id or 0 for p in actual.pipelines), default=0) + 1  # ids only grow
         for want in desired.pipelines:
             have = matched.get(want.name)
+            if have is None and section == "deal_pipelines":
+                self.long_ids_of_new_deal_pipeline(want, next_id, etid, process)
+                next_id += 1
             if have is None:
                 scope = Scope(
                     section,
@@ -312,6 +318,29 @@ class _Planner:
             prune = self.prune_of(want.stages.prune)
             self.entries(scope, want.stages, stages, prune, fresh=fresh)
         self.pipeline_deletions(desired, actual, matched, etid, process)
+
+    def long_ids_of_new_deal_pipeline(
+        self, want: Pipeline, number: int, etid: int | None, process: str | None
+    ) -> None:
+        """Stage ids a new deal pipeline cannot take: its number, not known before, sets the limit."""
+        entity_id, prefix = catalog.deal_stage_entity(number)
+        limit = catalog.max_id_length(entity_id, prefix)
+        scope = Scope(
+            "deal_stages",
+            f'deal pipeline "{want.name}" (new)',
+            entity_type_id=etid,
+            pipeline=want.name,
+            smart_process=process,
+        )
+        for entry in want.stages.entries:
+            if len(entry.id) > limit:
+                reason = (
+                    f"id is {len(entry.id)} characters; the new pipeline will be C{number} or later, whose "
+                    f"stages take at most {limit} — shorten it in the template"
+                )
+                self.changes.append(
+                    Change(BLOCKED, ENTRY, scope, entry.id, new=_entry_json(entry), reason=reason)
+                )
 
     def pipeline_fields(self, section: str, scope: Scope, want: Pipeline, have: Pipeline) -> None:
         old: dict[str, object] = {}
@@ -377,8 +406,10 @@ class _Planner:
                 self.needs_usage.append(UsageQuery(key, ((etid or 0, field_name, have.id),)))
                 continue
             if count:
+                noun = catalog.SPECS[catalog.SECTION_STAGE_KIND[desired.section]].item_noun
+                verb, them = ("is", "it") if count == 1 else ("are", "them")
                 reason = (
-                    f"{count} item(s) are in this pipeline; move them to another pipeline first, "
+                    f"{_count_of(count, noun)} {verb} in this pipeline; move {them} to another pipeline first, "
                     "or add the pipeline to the template"
                 )
                 self.changes.append(Change(BLOCKED, PIPELINE, scope, have.name, reason=reason))
@@ -400,20 +431,26 @@ class _Planner:
 
     def entries(self, scope: Scope, desired: RefList, actual: RefList, prune: bool, *, fresh: bool) -> None:
         by_id = actual.by_id()
-        wanted = set()
-        success = next((e for e in actual.entries if e.semantics == "success"), None)
+        success = next((e for e in actual.entries if e.semantics == SUCCESS), None)
         first = len(self.changes)
         for want in desired.entries:
-            wanted.add(want.id)
             have = by_id.get(want.id)
             if have is None:
                 self.create_entry(scope, want, success)
             else:
                 self.update_entry(scope, want, have)
-        self.changes[first:] = _zone_safe(self.changes[first:])
-        if not prune and not fresh:
-            return
+        deletions = self.deletions(scope, desired, actual, fresh) if prune or fresh else 0
+        changes = self.changes[first:]
+        if catalog.SPECS[desired.key].is_stages and not fresh:
+            changes = _guard_zones(desired.key, actual, changes)
+        self.changes[first:] = _zone_safe(changes)
+        if not fresh:
+            self.check_share(scope.label, deletions, len(actual.entries))
+
+    def deletions(self, scope: Scope, desired: RefList, actual: RefList, fresh: bool) -> int:
+        """Plan the deletion of portal entries the template lacks; returns how many will go."""
         spec = catalog.SPECS[desired.key]
+        wanted = {e.id for e in desired.entries}
         deletions = 0
         for have in actual.entries:
             if have.id in wanted:
@@ -445,8 +482,9 @@ class _Planner:
                     self.needs_usage.append(UsageQuery(("entry", actual.entity_id, full_id), probes))
                     continue
                 if count:
+                    verb, them = ("uses", "it") if count == 1 else ("use", "them")
                     reason = (
-                        f"{count} {spec.item_noun} use it; move them to another "
+                        f"{_count_of(count, spec.item_noun)} {verb} it; move {them} to another "
                         f"{'stage' if spec.is_stages else 'value'} first, or keep it in the template"
                     )
                     self.changes.append(
@@ -457,8 +495,7 @@ class _Planner:
             self.changes.append(
                 Change(DELETE, ENTRY, scope, have.id, old=_entry_json(have), ref={"row_id": have.row_id})
             )
-        if not fresh:
-            self.check_share(scope.label, deletions, len(actual.entries))
+        return deletions
 
     def create_entry(self, scope: Scope, want: Entry, success: Entry | None) -> None:
         new = _entry_json(want)
@@ -520,8 +557,117 @@ class _Planner:
             share = round(100 * deletions / size)
             self.unsafe.append(
                 f"{label}: {deletions} of {size} would be deleted ({share} %, more than "
-                f"{round(PRUNE_SHARE * 100)} %); check the template, or add --force to accept"
+                f"{round(PRUNE_SHARE * 100)} %)"
             )
+
+
+def _guard_zones(kind: str, actual: RefList, changes: list[Change]) -> list[Change]:
+    """Hold back sort changes that would carry a stage to the other side of the success stage.
+
+    Bitrix24 orders a stage list process < success < failures by sort, and for leads, deals and
+    quotes derives a stage's semantics from that order: a stage sorted after the success stage
+    counts as a failure. So a sort change is a semantics change in disguise when it moves a stage
+    (or, by moving the success stage, stages the template does not list) across the success stage;
+    such changes are blocked like any semantics change. A stage already on the wrong side is left be.
+    """
+    rules = catalog.SPECS[kind].stages
+    current = {e.id: e.sort for e in actual.entries}
+    semantics = {e.id: e.semantics for e in actual.entries}
+    final = dict(current)
+    moving: set[str] = set()
+    for change in changes:
+        if change.action == DELETE:
+            final.pop(change.key, None)
+        elif change.action == UPDATE and "sort" in (change.new or {}):
+            final[change.key] = int(change.new["sort"])
+            moving.add(change.key)
+        elif change.action == CREATE:
+            final[change.key] = int(change.new["sort"])
+            semantics[change.key] = str(change.new.get("semantics", PROCESS))
+    success = rules.success if rules and semantics.get(rules.success) == SUCCESS else None
+    success = success or next((k for k in final if semantics.get(k) == SUCCESS), None)
+    if success is None or success not in current:
+        return changes
+
+    def wrong_side(key: str, sort: int, success_sort: int) -> bool:
+        return (semantics[key] == PROCESS and sort > success_sort) or (
+            semantics[key] == FAILURE and sort < success_sort
+        )
+
+    held: dict[str, str] = {}
+    for change in changes:  # a stage whose semantics change is blocked keeps its place too
+        if change.action == BLOCKED and "semantics" in (change.new or {}) and change.key in moving:
+            held[change.key] = change.reason
+            final[change.key] = current[change.key]
+    for _ in range(len(final) + 1):
+        crossing = [
+            key
+            for key in final
+            if key != success
+            and key not in held
+            and wrong_side(key, final[key], final[success])
+            and not (key in current and wrong_side(key, current[key], current[success]))
+        ]
+        if not crossing:
+            break
+        if success in moving and success not in held:
+            names = ", ".join(crossing)
+            held[success] = (
+                f"moving it to sort {final[success]} would put {names} on the other side of it, and Bitrix24 "
+                "takes a stage's semantics from that order; list them in the template in their place, or "
+                "prune them"
+            )
+            final[success] = current[success]
+            continue
+        for key in crossing:
+            side = "after" if semantics[key] == PROCESS else "before"
+            held[key] = (
+                f"sort {final[key]} would put this {semantics[key]} stage {side} the success stage {success} "
+                f"(sort {final[success]}), which would change its semantics; keep it on its side"
+            )
+            if key in current:
+                final[key] = current[key]
+            else:
+                del final[key]
+    if not held:
+        return changes
+    blocked = {c.key for c in changes if c.action == BLOCKED}
+    result: list[Change] = []
+    for change in changes:
+        if change.key not in held or change.action not in (UPDATE, CREATE):
+            result.append(change)
+            continue
+        if change.action == UPDATE:
+            rest = {k: v for k, v in change.new.items() if k != "sort"}
+            if rest:
+                result.append(replace(change, old={k: change.old[k] for k in rest}, new=rest))
+            if change.key not in blocked:
+                result.append(
+                    Change(
+                        BLOCKED,
+                        ENTRY,
+                        change.scope,
+                        change.key,
+                        old={"sort": change.old["sort"]},
+                        new={"sort": change.new["sort"]},
+                        reason=held[change.key],
+                    )
+                )
+        else:
+            result.append(
+                Change(BLOCKED, ENTRY, change.scope, change.key, new=change.new, reason=held[change.key])
+            )
+    return result
+
+
+_SINGULAR = {"leads and contacts": "lead or contact", "companies": "company", "CRM items": "CRM item"}
+
+
+def _count_of(count: int, noun: str) -> str:
+    """'1 deal', '3 deals' — the catalog's nouns are plural."""
+    if count == 1:
+        noun = _SINGULAR.get(noun, noun.removesuffix("s"))
+    return f"{count} {noun}"
 
 
 def _zone_safe(changes: list[Change]) -> list[Change]:

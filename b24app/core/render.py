@@ -85,8 +85,10 @@ def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = Non
         f"Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, {s[BLOCKED]} blocked."
     )
     for reason in plan.unsafe:
-        prefix = "Forced past the safety limit" if plan.forced else "Unsafe, refused without --force"
-        lines.append(paint(BLOCKED, f"{prefix}: {reason}"))
+        if plan.forced:
+            lines.append(paint(BLOCKED, f"Forced past the safety limit: {reason}"))
+        else:
+            lines.append(paint(BLOCKED, f"Unsafe: {reason}; check the template, or add --force to accept"))
     if apply_hint and plan.has_changes:
         lines.append(f"Apply with: {apply_hint}")
     return "\n".join(lines) + "\n"

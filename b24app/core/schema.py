@@ -68,6 +68,10 @@ class Name(Text):
         name = super()._deserialize(value, attr, data, **kwargs).strip(_TRIMMED)
         if not name:
             raise self.make_error("empty")
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in name):
+            raise ValidationError(
+                _message("contains a control character", "remove it (it would not show in Bitrix24)")
+            )
         if len(name) > self.max_length:
             raise ValidationError(
                 _message(

@@ -44,14 +44,14 @@ def test_new_pipelines_end_up_exactly_as_the_template_says(client, example):
 
 def test_export_round_trip_gives_an_empty_plan(client, example):
     assert sync.apply(client, example).converged
-    template, _ = sync.export(client)
+    template, _, _ = sync.export(client)
     reloaded = load_template(dump_template(template), source="export.yaml")
     again, _ = sync.make_plan(client, reloaded)
     assert again.changes == ()
 
 
 def test_export_of_a_fresh_portal_is_valid_and_in_sync(client):
-    template, state = sync.export(client)
+    template, state, _ = sync.export(client)
     assert set(template.lists) >= {"lead_stages", "sources", "honorifics", "call_statuses"}
     reloaded = load_template(dump_template(template), source="export.yaml")
     assert sync.make_plan(client, reloaded)[0].changes == ()
@@ -77,7 +77,7 @@ def test_prune_never_deletes_system_entries_or_entries_in_use(client, example):
     client.call("crm.lead.add", {"fields": {"TITLE": "lead", "STATUS_ID": "HELD"}})
     plan, _ = sync.make_plan(client, example, PlanOptions(prune=True))
     lead = {c.key: c for c in plan.changes if c.scope.kind == "lead_stages"}
-    assert lead["HELD"].action == BLOCKED and "1 leads use it" in lead["HELD"].reason
+    assert lead["HELD"].action == BLOCKED and "1 lead uses it" in lead["HELD"].reason
     assert lead["EMPTY"].action == "delete"
     result = sync.apply(client, example, PlanOptions(prune=True))
     ids = {
@@ -120,7 +120,7 @@ def test_deal_pipeline_in_use_is_not_deleted(client):
     )
     result = sync.apply(client, template)
     pipes = {c.key: c for c in result.plan.changes if c.target == "pipeline"}
-    assert pipes["Старая"].action == BLOCKED and "1 item(s)" in pipes["Старая"].reason
+    assert pipes["Старая"].action == BLOCKED and "1 deal is in this pipeline" in pipes["Старая"].reason
     assert pipes["Пустая"].action == "delete"
     names = {c["name"] for c in client.call("crm.category.list", {"entityTypeId": 2}).result["categories"]}
     assert "Старая" in names and "Пустая" not in names
@@ -147,7 +147,7 @@ def test_lived_in_portal_legacy_ids_round_trip(client):
     add_deal(client, f"C{cid}:UC_LAFJPE", cid)
     rows = client.call("crm.status.list", {"filter": {"ENTITY_ID": "STATUS", "STATUS_ID": "NEW"}}).result
     client.call("crm.status.update", {"id": rows[0]["ID"], "fields": {"NAME": "Свежий лид"}})
-    template, _ = sync.export(client)
+    template, _, _ = sync.export(client)
     text = dump_template(template)
     assert "UC_LAFJPE" in text and "Свежий лид" in text
     reloaded = load_template(text, source="export.yaml")
@@ -160,7 +160,7 @@ def test_stages_added_without_sort_share_a_sort_and_still_round_trip(client):
         client.call(
             "crm.status.add", {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": status_id, "NAME": status_id}}
         )
-    template, state = sync.export(client)
+    template, state, _ = sync.export(client)
     lead = [e.id for e in state.lists["lead_stages"].entries]
     assert lead[:3] == ["NEW", "CALLED", "MET"]
     reloaded = load_template(dump_template(template), source="export.yaml")

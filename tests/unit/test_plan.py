@@ -124,7 +124,7 @@ def test_semantics_change_is_blocked_with_advice():
     assert [c.key for c in blocked] == ["X"]
     assert "cannot change" in blocked[0].reason
     updates = {c.key: c.new for c in result.changes if c.action == UPDATE}
-    assert updates == {"X": {"sort": 30}, "CONVERTED": {"sort": 20}}
+    assert updates == {"CONVERTED": {"sort": 20}}  # X keeps its place: moving it would be the change
 
 
 def test_prune_threshold_makes_the_plan_unsafe_unless_forced():
@@ -303,7 +303,7 @@ def test_default_pipeline_never_deleted_and_pipelines_in_use_blocked():
     result = plan(template, counted)
     got = {(c.action, c.key) for c in result.changes if c.target == "pipeline"}
     assert (BLOCKED, "Общая") in got and (BLOCKED, "Старая") in got and (DELETE, "Пустая") in got
-    assert any("7 item(s)" in c.reason for c in result.changes)
+    assert any("7 deals are in this pipeline" in c.reason for c in result.changes)
 
 
 def test_smart_process_created_when_missing_and_matched_by_code():
@@ -401,3 +401,55 @@ def test_a_list_that_says_prune_false_is_not_pruned_by_the_flag():
     desired = RefList("sources", (E("CALL", "Звонок", 10),), prune=False)
     st = with_usage(state(sources=sources_actual()), {("entry", "SOURCE", "EMAIL"): 0})
     assert plan(Template(lists={"sources": desired}, prune=True), st, PlanOptions(prune=True)).changes == ()
+
+
+def deal_default(*entries):
+    return deal_state(Pipeline("Общая", deal_stages(0, *entries), True, id=0))
+
+
+def test_moving_the_success_stage_over_unlisted_stages_is_blocked():
+    """Without prune, stages the template does not list stay; WON may not jump over them (DESIGN §2 example)."""
+    actual = deal_default(
+        E("NEW", "Новая", 10, system=True, row=1),
+        E("EXECUTING", "В работе", 40, row=2),
+        E("WON", "Успех", 60, "success", system=True, row=3),
+        E("LOSE", "Провал", 70, "failure", system=True, row=4),
+    )
+    stages = (
+        E("NEW", "Новая", 10),
+        E("OFFER", "Предложение", 20),
+        E("WON", "Успех", 30, "success"),
+        E("LOSE", "Провал", 40, "failure"),
+    )
+    template = Template(
+        deal_pipelines=PipelineSet("deal_pipelines", (want("Общая", default=True, stages=stages),), None, 2)
+    )
+    result = plan(template, actual)
+    got = {(c.action, c.key) for c in result.changes}
+    assert got == {(CREATE, "OFFER"), (BLOCKED, "WON"), (BLOCKED, "LOSE")}
+    won = next(c for c in result.changes if c.key == "WON")
+    assert "EXECUTING" in won.reason and won.new == {"sort": 30}
+    # with the unlisted stage pruned, nothing stands in the way
+    pruned = plan(
+        template, with_usage(actual, {("entry", "DEAL_STAGE", "EXECUTING"): 0}), PlanOptions(prune=True)
+    )
+    assert {(c.action, c.key) for c in pruned.changes} == {
+        (CREATE, "OFFER"),
+        (UPDATE, "WON"),
+        (UPDATE, "LOSE"),
+        (DELETE, "EXECUTING"),
+    }
+
+
+def test_a_stage_already_on_the_wrong_side_is_left_be():
+    actual = deal_default(
+        E("NEW", "Новая", 10, system=True, row=1),
+        E("WON", "Успех", 20, "success", system=True, row=3),
+        E("ODD", "Странная", 25, row=2),
+        E("LOSE", "Провал", 30, "failure", system=True, row=4),
+    )
+    stages = (E("NEW", "Новая", 10), E("WON", "Успех", 15, "success"), E("LOSE", "Провал", 30, "failure"))
+    template = Template(
+        deal_pipelines=PipelineSet("deal_pipelines", (want("Общая", default=True, stages=stages),), None, 2)
+    )
+    assert [(c.action, c.key) for c in plan(template, actual).changes] == [(UPDATE, "WON")]

@@ -37,6 +37,10 @@ CASES = {
         [("", 1, "the template must be a mapping of sections — start it with 'version: 1'")],
     ),
     "empty document": ("# nothing yet\n", [("", None, "the template is empty")]),
+    "control character in a name": (
+        'version: 1\nsources:\n  - {id: A, name: "bell\\a"}\n',
+        [("sources[0].name", 3, "contains a control character — remove it")],
+    ),
     "version missing": ("sources: []\n", [("version", 1, "is missing — add 'version: 1'")]),
     "version wrong": ("version: 2\n", [("version", 1, "must be 1")]),
     "unknown top-level key": (
