@@ -149,7 +149,12 @@ def cmd_plan(args) -> int:
     template = _read_template(args.template)
     _writable(args.out, "plan")
     client = _client(args.portal)
-    result, _ = sync.make_plan(client, template, _options(args), _progress(args))
+    result, read = sync.make_plan(client, template, _options(args), _progress(args))
+    if read.is_admin is False and result.has_changes:
+        _stderr(
+            "note: the user behind this webhook is not a portal administrator; apply needs the CRM "
+            "permission to modify settings (it checks before writing anything)"
+        )
     if args.out:
         _write(args.out, render_json(result), "plan")
     if args.json:

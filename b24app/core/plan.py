@@ -175,7 +175,7 @@ def plan(template: Template, state: PortalState, options: PlanOptions | None = N
 
 def checksum(template: Template, state: PortalState, options: PlanOptions) -> str:
     """A digest of what a plan is computed from: template, managed portal state and options."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(state.domain.encode())
     digest.update(json.dumps(_template_form(template), ensure_ascii=False, sort_keys=True).encode())
     digest.update(json.dumps(_state_form(template, state), ensure_ascii=False, sort_keys=True).encode())
     digest.update(json.dumps({"prune": options.prune}).encode())

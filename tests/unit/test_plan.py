@@ -453,3 +453,10 @@ def test_a_stage_already_on_the_wrong_side_is_left_be():
         deal_pipelines=PipelineSet("deal_pipelines", (want("Общая", default=True, stages=stages),), None, 2)
     )
     assert [(c.action, c.key) for c in plan(template, actual).changes] == [(UPDATE, "WON")]
+
+
+def test_checksum_names_the_portal():
+    template = Template(lists={"sources": RefList("sources", (E("CALL", "Звонок", 10),))})
+    here = state(sources=sources_actual())
+    there = PortalState(domain="other.example", lists=here.lists)
+    assert checksum(template, here, PlanOptions()) != checksum(template, there, PlanOptions())
