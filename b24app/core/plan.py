@@ -613,9 +613,9 @@ def _guard_zones(kind: str, actual: RefList, changes: list[Change]) -> list[Chan
         if success in moving and success not in held:
             names = ", ".join(crossing)
             held[success] = (
-                f"moving it to sort {final[success]} would put {names} on the other side of it, and Bitrix24 "
-                "takes a stage's semantics from that order; list them in the template in their place, or "
-                "prune them"
+                f"moving it to sort {final[success]} would leave {names} on the wrong side of it (process "
+                "stages go before the success stage, failure stages after; for leads, deals and quotes that "
+                "order decides a stage's semantics); list them in the template in their place, or prune them"
             )
             final[success] = current[success]
             continue

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", metavar="FILE", help="load portals from FILE if it exists, save them on exit"
     )
     parser.add_argument(
+        "--documents", action="store_true", help="enable document signing (portals get document stages)"
+    )
+    parser.add_argument(
         "--limits",
         choices=sorted(PLANS),
         help="request limits of every portal: standard (Bitrix24's usual plans: burst 50, 2 requests/s; "
@@ -57,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: need --portals >= 1 and --port + --portals within 0..65535", file=sys.stderr)
         return 2
     sandbox = Sandbox(
-        host=args.host, port=args.port, portals=args.portals, lang=args.lang, state_file=args.state
+        host=args.host,
+        port=args.port,
+        portals=args.portals,
+        lang=args.lang,
+        state_file=args.state,
+        documents=args.documents,
     )
     try:
         sandbox.start()
