@@ -304,27 +304,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("template")
     p.set_defaults(func=cmd_validate)
 
+    def sync_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("template")
+        portal_args(p)
+        p.add_argument(
+            "--prune",
+            action="store_true",
+            help="delete portal entries the template lacks (lists saying prune: false excepted)",
+        )
+
     p = sub.add_parser("plan", help="show what apply would change")
-    p.add_argument("template")
-    portal_args(p)
-    p.add_argument(
-        "--prune",
-        action="store_true",
-        help="delete portal entries the template lacks (lists saying prune: false excepted)",
-    )
+    sync_args(p)
     p.add_argument("--force", action="store_true", help="show the plan as apply --force would run it")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--out", metavar="PLAN.json", help="save the plan for 'apply --plan'")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("apply", help="apply the template to a portal")
-    p.add_argument("template")
-    portal_args(p)
-    p.add_argument(
-        "--prune",
-        action="store_true",
-        help="delete portal entries the template lacks (lists saying prune: false excepted)",
-    )
+    sync_args(p)
     p.add_argument("--force", action="store_true", help="accept a prune above the safety threshold")
     p.add_argument("--plan", metavar="PLAN.json", help="refuse if the portal changed since this plan")
     p.add_argument("--yes", action="store_true", help="confirm: really change the portal")
