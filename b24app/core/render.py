@@ -9,7 +9,7 @@ import html
 import json
 from collections.abc import Iterable
 
-from .plan import BLOCKED, CREATE, DELETE, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan
+from .plan import BLOCKED, CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan
 
 _MARK = {CREATE: "+", UPDATE: "~", DELETE: "-", BLOCKED: "!"}
 _ANSI = {CREATE: "\033[32m", UPDATE: "\033[33m", DELETE: "\033[31m", BLOCKED: "\033[35m"}
@@ -35,7 +35,7 @@ def describe(change: Change) -> str:
         return f"blocked: {change.reason}"
     if change.target == SMART_PROCESS:
         if change.action == CREATE:
-            return f"smart process {_q(change.key)} with {change.new['pipelines']} pipeline(s)"
+            return f"{_q(change.key)} with {change.new['pipelines']} pipeline(s)"
         return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
     if change.target == PIPELINE:
         if change.action == CREATE:
@@ -55,11 +55,22 @@ def describe(change: Change) -> str:
     return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
 
 
+def _position(change: Change) -> tuple[int, int]:
+    """Where a change is shown in its list: pipeline changes first, then entries by sort."""
+    if change.target != ENTRY:
+        return (0, 0)
+    for values in (change.new, change.old):
+        if values and isinstance(values.get("sort"), int):
+            return (1, values["sort"])
+    return (1, 0)
+
+
 def _groups(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
+    """Changes by list, in the order of the plan's lists, each list's changes as people read it."""
     groups: dict[str, list[Change]] = {}
     for change in changes:
         groups.setdefault(change.scope.label, []).append(change)
-    return list(groups.items())
+    return [(label, sorted(group, key=_position)) for label, group in groups.items()]
 
 
 def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = None) -> str:
@@ -68,14 +79,12 @@ def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = Non
 
     title = f"Portal {plan.domain} — template {plan.template}"
     lines = [f"{_BOLD}{title}{_RESET}" if color else title]
-    width = max((len(c.key) for c in plan.changes if c.target != PIPELINE), default=10)
+    width = max((len(c.key) for c in plan.changes if c.target == ENTRY), default=10)
     width = min(max(width, 10), 24)
     for label, changes in _groups(plan.changes):
         lines.append(f"  {label}")
         for change in changes:
-            key = (
-                "pipeline" if change.target == PIPELINE and change.action in (CREATE, DELETE) else change.key
-            )
+            key = {PIPELINE: "pipeline", SMART_PROCESS: "type"}.get(change.target, change.key)
             body = describe(change)
             lines.append(paint(change.action, f"    {_MARK[change.action]} {key:<{width}} {body}"))
     if not plan.changes:
