@@ -176,7 +176,8 @@ def build_state(
                 Pipeline(
                     name=str(cat.get("name") or ""),
                     stages=stages,
-                    default=_truthy(cat.get("isDefault")),
+                    # the deal pipeline 0 is the default one, whatever isDefault says
+                    default=_truthy(cat.get("isDefault")) or (section == "deal_pipelines" and cid == 0),
                     key=str(cat["originId"]) if cat.get("originId") else None,
                     sort=_int(cat.get("sort")),
                     id=cid,
