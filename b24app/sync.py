@@ -102,9 +102,43 @@ def apply(
         result.requests = client.requests_sent
         return result
     _check_write_access(client, read)
+    read, created = _create_structure(client, template, options, reviewed, read, result, progress)
+    current, read = _plan_with_usage(client, template, read, replace(options, created=created), progress)
+    if current.refused:
+        raise UnsafePlan(
+            "after creating pipelines the plan became unsafe: "
+            + "; ".join(current.unsafe)
+            + ". Check the template, or add --force to accept"
+        )
+    structural = writer.structural(current.changes)
+    entries = [c for c in current.changes if c.action != BLOCKED and c not in structural]
+    if entries:
+        progress(f"applying {len(entries)} change(s)")
+        outcome = writer.write(client, entries, tail=reader.base_commands())
+        result.applied += outcome.done
+        result.failed += outcome.failed
+        verify_read = reader.finish_read(client, outcome.tail, template)
+    else:
+        progress("verifying")
+        verify_read = reader.read_portal(client, template)
+    result.verify, _ = _plan_with_usage(client, template, verify_read, replace(options, force=True), progress)
+    result.requests = client.requests_sent
+    return result
 
+
+def _create_structure(
+    client: Client,
+    template: Template,
+    options: PlanOptions,
+    current: Plan,
+    read: reader.PortalRead,
+    result: ApplyResult,
+    progress: Progress,
+) -> tuple[reader.PortalRead, frozenset[tuple[int, int]]]:
+    """Create the missing smart processes and pipelines, in rounds (a new smart process's own
+    pipelines need its entityTypeId), each round re-reading the portal in the same batch.
+    Returns the state after that and the pipelines b24app created."""
     created: set[tuple[int, int]] = set()
-    current = reviewed
     for _ in range(MAX_STRUCTURE_ROUNDS):
         todo = [c for c in writer.structural(current.changes) if _ready(c)]
         if not todo:
@@ -129,31 +163,7 @@ def apply(
         current, read = _plan_with_usage(client, template, read, opts, progress)
         if result.failed:
             break  # Bitrix24 refused a creation: report it rather than ask again
-
-    final_options = replace(options, created=frozenset(created))
-    current, read = _plan_with_usage(client, template, read, final_options, progress)
-    if current.refused:
-        raise UnsafePlan(
-            "after creating pipelines the plan became unsafe: "
-            + "; ".join(current.unsafe)
-            + ". Check the template, or add --force to accept"
-        )
-    entries = [
-        c for c in current.changes if c.action != BLOCKED and c not in writer.structural(current.changes)
-    ]
-    if entries:
-        progress(f"applying {len(entries)} change(s)")
-        outcome = writer.write(client, entries, tail=reader.base_commands())
-        result.applied += outcome.done
-        result.failed += outcome.failed
-        tail = outcome.tail
-        verify_read = reader.finish_read(client, tail, template)
-    else:
-        progress("verifying")
-        verify_read = reader.read_portal(client, template)
-    result.verify, _ = _plan_with_usage(client, template, verify_read, replace(options, force=True), progress)
-    result.requests = client.requests_sent
-    return result
+    return read, frozenset(created)
 
 
 def export(client: Client, progress: Progress = _quiet) -> tuple[Template, PortalState, list[str]]:
