@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from .clock import Clock
+from .rest_common import RestError
 
 OPERATING_WINDOW = 600.0  # ten one-minute baskets
 BASKET = 60.0
@@ -44,6 +45,21 @@ class LeakyBucket:
     def reset(self) -> None:
         with self._lock:
             self._level = 0.0
+
+
+class CallerMeter:
+    """One caller's view of the budget (a webhook or an app), handed to the REST model."""
+
+    def __init__(self, budget: OperatingBudget, caller: str) -> None:
+        self._budget = budget
+        self._caller = caller
+
+    def check(self, method: str) -> None:
+        if self._budget.blocked((method, self._caller)):
+            raise RestError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
+
+    def record(self, method: str, seconds: float) -> tuple[float, int]:
+        return self._budget.record((method, self._caller), seconds)
 
 
 class OperatingBudget:

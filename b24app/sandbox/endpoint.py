@@ -6,11 +6,12 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from urllib.parse import parse_qs, urlencode
 
 from . import rest
 from .apps import AppSender
-from .bucket import LeakyBucket, Limits, OperatingBudget
+from .bucket import CallerMeter, LeakyBucket, Limits, OperatingBudget
 from .clock import time_block
 from .faults import Faults
 from .frame import BX24_JS, FrameLaunch, render_frame_page
@@ -120,9 +121,15 @@ class PortalHandle:
             ctx = self._webhook_context(parts) if len(parts) == 3 else self._oauth_context(token)
         except RestError as exc:
             return rest_error(exc.status, exc.error, exc.description, **exc.extra)
-        caller = (method, ctx.client_id or f"hook:{parts[0]}")
-        if self.budget.blocked(caller):
-            return rest_error(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
+        # The operating budget is per method and per app or webhook; batch itself is not metered,
+        # each call inside it is (platform.md §5, §4.5).
+        meter = CallerMeter(self.budget, ctx.client_id or f"hook:{parts[1] if len(parts) == 3 else ''}")
+        ctx = replace(ctx, meter=meter)
+        if method != "batch":
+            try:
+                meter.check(method)
+            except RestError as exc:
+                return rest_error(exc.status, exc.error, exc.description)
         with self.portal.lock:
             try:
                 reply = rest.call(self.portal, method, params, ctx)
@@ -136,7 +143,7 @@ class PortalHandle:
         if isinstance(reply, RestError):
             return rest_error(reply.status, reply.error, reply.description, **reply.extra)
         processing = time.perf_counter() - tick
-        operating, reset_at = self.budget.record(caller, processing)
+        operating, reset_at = meter.record(method, processing) if method != "batch" else (None, None)
         body: dict = {"result": reply.result}
         if reply.next is not None:
             body["next"] = reply.next

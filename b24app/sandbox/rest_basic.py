@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from b24app.sandbox.portal import Portal, now_iso
+from b24app.sandbox.portal import OutEvent, Portal, now_iso
 from b24app.sandbox.rest_common import CallContext, Handler, Reply, RestError, is_true, param, user_of
 
 KNOWN_SCOPES = (
@@ -180,13 +180,16 @@ def event_bind(portal: Portal, params: dict, ctx: CallContext) -> Reply:
             "auth_type": auth_type,
             "offline": 1 if offline else 0,
             "client_id": ctx.client_id,
+            "user_id": ctx.user_id,
         }
     )
     return Reply(True)
 
 
 def event_get(portal: Portal, params: dict, ctx: CallContext) -> Reply:
+    """The app's handlers; a non-admin sees only the handlers they bound (platform.md §3.3)."""
     _require_app(ctx)
+    admin = user_of(portal, ctx).admin
     return Reply(
         [
             {
@@ -196,7 +199,7 @@ def event_get(portal: Portal, params: dict, ctx: CallContext) -> Reply:
                 "offline": b["offline"],
             }
             for b in portal.event_bindings
-            if b["client_id"] == ctx.client_id
+            if b["client_id"] == ctx.client_id and (admin or b.get("user_id") == ctx.user_id)
         ]
     )
 
@@ -212,6 +215,47 @@ def event_unbind(portal: Portal, params: dict, ctx: CallContext) -> Reply:
     return Reply({"count": count})
 
 
+def event_test(portal: Portal, params: dict, ctx: CallContext) -> Reply:
+    """Fires ONAPPTEST to the app's handlers bound to it, with the request's parameters in data[QUERY]."""
+    _require_app(ctx)
+    query = {k: v for k, v in params.items() if k != "auth"}
+    portal.outbox.append(OutEvent("ONAPPTEST", {"QUERY": query}, ctx.user_id))
+    return Reply(1)
+
+
+# Event codes an app may bind (the families the sandbox can send; platform.md §3.5).
+EVENT_CODES = (
+    "ONAPPINSTALL",
+    "ONAPPUPDATE",
+    "ONAPPUNINSTALL",
+    "ONAPPTEST",
+    "ONOFFLINEEVENT",
+    "ONCRMLEADADD",
+    "ONCRMLEADUPDATE",
+    "ONCRMLEADDELETE",
+    "ONCRMDEALADD",
+    "ONCRMDEALUPDATE",
+    "ONCRMDEALDELETE",
+    "ONCRMDEALMOVETOCATEGORY",
+    "ONCRMCONTACTADD",
+    "ONCRMCOMPANYADD",
+    "ONCRMQUOTEADD",
+    "ONCRMDYNAMICITEMADD",
+    "ONCRMDYNAMICITEMUPDATE",
+    "ONCRMDYNAMICITEMDELETE",
+    "ONCRMTYPEADD",
+    "ONCRMTYPEUPDATE",
+    "ONCRMTYPEDELETE",
+)
+
+
+def events(portal: Portal, params: dict, ctx: CallContext) -> Reply:
+    """`events`: the event codes available (all with FULL, else those of the granted scopes)."""
+    if is_true(param(params, "FULL", False)) or "crm" in ctx.scopes:
+        return Reply(list(EVENT_CODES))
+    return Reply([code for code in EVENT_CODES if code.startswith("ONAPP") or code == "ONOFFLINEEVENT"])
+
+
 METHODS: dict[str, Handler] = {
     "profile": profile,
     "user.admin": user_admin,
@@ -223,5 +267,7 @@ METHODS: dict[str, Handler] = {
     "event.bind": event_bind,
     "event.get": event_get,
     "event.unbind": event_unbind,
+    "event.test": event_test,
+    "events": events,
 }
 USER_METHODS: dict[str, Handler] = {"user.current": user_current}

@@ -6,8 +6,9 @@ import re
 import time
 from collections.abc import Callable
 
+from b24app.sandbox.clock import time_block
 from b24app.sandbox.phpform import parse_php_query
-from b24app.sandbox.portal import Portal, now_iso
+from b24app.sandbox.portal import Portal
 from b24app.sandbox.rest_common import CallContext, Reply, RestError, is_true, param
 
 MAX_COMMANDS = 50
@@ -77,18 +78,6 @@ def _substitute(value: object, results: dict) -> object:
     return REFERENCE.sub(replace, value)
 
 
-def _timing(start: float, lang: str) -> dict:
-    finish = time.time()
-    return {
-        "start": start,
-        "finish": finish,
-        "duration": finish - start,
-        "processing": finish - start,
-        "date_start": now_iso(lang, start),
-        "date_finish": now_iso(lang, finish),
-    }
-
-
 def run_batch(dispatch: Dispatch, portal: Portal, params: dict, ctx: CallContext) -> Reply:
     cmd = param(params, "cmd", {})
     if isinstance(cmd, list):
@@ -108,11 +97,14 @@ def run_batch(dispatch: Dispatch, portal: Portal, params: dict, ctx: CallContext
     for key, command in commands:
         start = time.time()
         method, _, query = str(command).partition("?")
+        name = method.strip().lower().removesuffix(".json")
         try:
-            if method.strip().lower().removesuffix(".json") == "batch":
+            if name == "batch":
                 raise RestError(
                     405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage"
                 )
+            if ctx.meter is not None:  # each inner call is checked against its own method's limit
+                ctx.meter.check(name)
             sub_params = _substitute(parse_php_query(query), results)
             reply = dispatch(portal, method.strip(), sub_params, ctx)  # type: ignore[arg-type]
         except RestError as exc:
@@ -125,7 +117,9 @@ def run_batch(dispatch: Dispatch, portal: Portal, params: dict, ctx: CallContext
             totals[key] = reply.total
         if reply.next is not None:
             nexts[key] = reply.next
-        times[key] = _timing(start, portal.lang)
+        seconds = time.time() - start
+        operating, reset_at = ctx.meter.record(name, seconds) if ctx.meter is not None else (None, None)
+        times[key] = time_block(start, seconds, portal.lang, operating=operating, operating_reset_at=reset_at)
     return Reply(
         {
             "result": php_array(results),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from b24app.sandbox.portal import Portal, User
 
@@ -18,6 +19,15 @@ class CallContext:
     scopes: frozenset[str]
     client_id: str | None = None
     access_token: str | None = None
+    meter: Meter | None = None  # the caller's operating-time budget, checked per method (batch too)
+
+
+class Meter(Protocol):
+    def check(self, method: str) -> None:
+        """Raises RestError 429 OPERATION_TIME_LIMIT when the caller used up the method's budget."""
+
+    def record(self, method: str, seconds: float) -> tuple[float, int]:
+        """Adds a call's processing time; returns (operating, operating_reset_at)."""
 
 
 @dataclass

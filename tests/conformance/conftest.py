@@ -45,8 +45,14 @@ def free_port(span: int = 8) -> int:
 
 
 class Sandbox:
-    def __init__(self, portals: int = 3, lang: str | None = None):
-        self.port = free_port(portals + 2)
+    def __init__(
+        self,
+        portals: int = 3,
+        lang: str | None = None,
+        extra: list[str] | tuple[str, ...] = (),
+        port: int | None = None,
+    ):
+        self.port = port or free_port(portals + 2)
         cmd = [
             sys.executable,
             "-m",
@@ -59,6 +65,7 @@ class Sandbox:
         ]
         if lang:
             cmd += ["--lang", lang]
+        cmd += list(extra)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.webhooks: list[str] = []
         deadline = time.monotonic() + 20
@@ -198,8 +205,10 @@ def legacy_error(base: str, method: str, params, message: str) -> dict:
 class Receiver:
     """Tiny local HTTP receiver for event / install POSTs."""
 
-    def __init__(self):
+    def __init__(self, status: dict[str, int] | None = None):
+        """status: path prefix -> HTTP status to answer with (default 200)."""
         self.got: list[dict] = []
+        self.status = dict(status or {})
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -214,7 +223,9 @@ class Receiver:
                         "form": dict(parse_qsl(raw, keep_blank_values=True)),
                     }
                 )
-                self.send_response(200)
+                code = next((c for p, c in outer.status.items() if self.path.startswith(p)), 200)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *a):
@@ -272,3 +283,65 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+# ---- helpers for the second suite (test_more_*.py) ---------------------------------------------
+def clock(sb: Sandbox, advance: float = 0) -> float:
+    """Move the sandbox clock forward (control API); returns the sandbox's 'now'."""
+    r = requests.post(f"{sb.oauth}/control/clock", json={"advance": advance}, timeout=5)
+    assert r.status_code < 300, r.text
+    return r.json()["now"]
+
+
+def register_app(portal: Portal, **extra) -> dict:
+    body = {"handler_url": "http://127.0.0.1:9/app/", **extra}
+    r = requests.post(f"{portal.ctl}/apps", json=body, timeout=5)
+    assert r.status_code < 300, r.text
+    return r.json()
+
+
+def authorize(portal: Portal, client_id: str, **params) -> requests.Response:
+    return requests.get(
+        portal.base + "oauth/authorize/",
+        params={"client_id": client_id, **params},
+        allow_redirects=False,
+        timeout=5,
+    )
+
+
+def code_for(portal: Portal, app: dict) -> str:
+    r = authorize(portal, app["client_id"], state="s")
+    assert r.status_code == 302, r.text
+    return dict(parse_qsl(r.headers["Location"].split("?", 1)[1]))["code"]
+
+
+def oauth_token(sb: Sandbox, **params) -> requests.Response:
+    return requests.get(sb.oauth + "/oauth/token/", params=params, timeout=5)
+
+
+def exchange(portal: Portal, app: dict, code: str | None = None) -> requests.Response:
+    return oauth_token(
+        portal.sb,
+        grant_type="authorization_code",
+        client_id=app["client_id"],
+        client_secret=app["client_secret"],
+        code=code or code_for(portal, app),
+    )
+
+
+def refresh(portal: Portal, app: dict, refresh_token: str) -> requests.Response:
+    return oauth_token(
+        portal.sb,
+        grant_type="refresh_token",
+        client_id=app["client_id"],
+        client_secret=app["client_secret"],
+        refresh_token=refresh_token,
+    )
+
+
+def app_tokens(portal: Portal, **extra) -> tuple[dict, dict]:
+    """A registered app and a fresh token pair of user 1 for it."""
+    app = register_app(portal, **extra)
+    r = exchange(portal, app)
+    assert r.status_code == 200, r.text
+    return app, r.json()
