@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -20,6 +19,7 @@ from b24app import sync
 from b24app.bitrix.auth import WebhookAuth
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
+from b24app.bitrix.secrets import redact
 from b24app.core.dump import dump_template
 from b24app.core.plan import Plan, PlanOptions
 from b24app.core.render import render_json, render_text
@@ -27,16 +27,6 @@ from b24app.core.template import TemplateError, load_template
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
-
-
-_SECRETS = (re.compile(r"(/rest/\d+/)[^/\s]+"), re.compile(r"((?:auth|access_token|refresh_token)=)[^&\s]+"))
-
-
-def redact(text: str) -> str:
-    """Hide webhook codes and tokens in a message that may quote a URL."""
-    for pattern in _SECRETS:
-        text = pattern.sub(r"\1***", text)
-    return text
 
 
 class CliError(Exception):

@@ -30,8 +30,10 @@ from b24app.bitrix.errors import (
     error_from_payload,
 )
 from b24app.bitrix.ratelimit import LeakyBucket, bucket_for
+from b24app.bitrix.secrets import hide_secrets_in_http_logs
 
 logger = logging.getLogger("b24app.bitrix")
+hide_secrets_in_http_logs()
 
 MAX_CONNECTION_ATTEMPTS = 3  # a portal that refuses connections is rarely back within seconds
 MAX_BATCH = 50  # commands per batch, Bitrix24's limit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from . import catalog
 from .model import Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
 
 _RANK = {"process": 0, "success": 1, "failure": 2}
@@ -57,6 +58,16 @@ def export_warnings(state: PortalState) -> list[str]:
                     f'{count} {pipelines.section.replace("_", " ")} are named "{name}"; rename all but one in '
                     "Bitrix24 (or in the exported template, then apply it) so that each name says which is meant"
                 )
+    stage_lists = [lst for lst in state.lists.values() if catalog.SPECS[lst.key].is_stages]
+    stage_lists += [p.stages for ps in sets if ps is not None for p in ps.pipelines]
+    for lst in stage_lists:
+        initial = catalog.SPECS[lst.key].stages.initial
+        first = min(lst.entries, key=lambda e: e.sort, default=None)
+        if first is not None and first.id != initial and any(e.id == initial for e in lst.entries):
+            warnings.append(
+                f"in {lst.entity_id}, {first.id} sorts before the initial stage {initial}; the template "
+                f"will validate once {initial} is first (give {first.id} a higher sort in Bitrix24)"
+            )
     titles = Counter(p.title for p in state.smart_processes)
     warnings += [
         f'{n} smart processes are titled "{t}"; give them distinct titles' for t, n in titles.items() if n > 1

@@ -277,10 +277,24 @@ class _Planner:
     ) -> None:
         section = desired.section
         etid = entity_type_id if entity_type_id is not None else actual.entity_type_id
-        matched = _match_pipelines(desired.pipelines, actual.pipelines)
+        matched, ambiguous = _match_pipelines(desired.pipelines, actual.pipelines)
         noun = catalog.SECTION_TITLE[section]
         next_id = max((p.id or 0 for p in actual.pipelines), default=0) + 1  # ids only grow
         for want in desired.pipelines:
+            if want.name in ambiguous:
+                scope = Scope(
+                    section,
+                    f'{noun} "{want.name}"',
+                    entity_type_id=etid,
+                    pipeline=want.name,
+                    smart_process=process,
+                )
+                reason = (
+                    f"{ambiguous[want.name]} {noun}s on the portal have this name; rename all but one in "
+                    "Bitrix24" + (", or give this one a key" if section == "deal_pipelines" else "")
+                )
+                self.changes.append(Change(BLOCKED, PIPELINE, scope, want.name, reason=reason))
+                continue
             have = matched.get(want.name)
             if have is None and section == "deal_pipelines":
                 self.long_ids_of_new_deal_pipeline(want, next_id, etid, process)
@@ -299,6 +313,7 @@ class _Planner:
                     "key": want.key,
                     "default": want.default,
                     "stages": len(want.stages.entries),
+                    "stage_ids": [e.id for e in want.stages.entries],
                 }
                 self.changes.append(Change(CREATE, PIPELINE, scope, want.name, new=new))
                 continue
@@ -317,7 +332,13 @@ class _Planner:
             fresh = (etid, have.id) in self.options.created
             prune = self.prune_of(want.stages.prune)
             self.entries(scope, want.stages, stages, prune, fresh=fresh)
-        self.pipeline_deletions(desired, actual, matched, etid, process)
+        unsure = {
+            n
+            for want in desired.pipelines
+            if want.name in ambiguous
+            for n in (want.name, *want.previous_names)
+        }
+        self.pipeline_deletions(desired, actual, matched, etid, process, unsure)
 
     def long_ids_of_new_deal_pipeline(
         self, want: Pipeline, number: int, etid: int | None, process: str | None
@@ -377,9 +398,12 @@ class _Planner:
         matched: Mapping[str, Pipeline],
         etid: int | None,
         process: str | None,
+        unsure: set[str],
     ) -> None:
+        """With prune, delete the portal's pipelines the template does not name (never one whose name
+        the template gives to an ambiguous pipeline)."""
         kept = {id(p) for p in matched.values()}
-        extra = [p for p in actual.pipelines if id(p) not in kept]
+        extra = [p for p in actual.pipelines if id(p) not in kept and p.name not in unsure]
         if not extra or not self.prune_of(desired.prune):
             return
         noun = catalog.SECTION_TITLE[desired.section]
@@ -442,7 +466,7 @@ class _Planner:
         deletions = self.deletions(scope, desired, actual, fresh) if prune or fresh else 0
         changes = self.changes[first:]
         if catalog.SPECS[desired.key].is_stages and not fresh:
-            changes = _guard_zones(desired.key, actual, changes)
+            changes = _guard_zones(scope, desired, actual, changes)
         self.changes[first:] = _zone_safe(changes)
         if not fresh:
             self.check_share(scope.label, deletions, len(actual.entries))
@@ -561,16 +585,20 @@ class _Planner:
             )
 
 
-def _guard_zones(kind: str, actual: RefList, changes: list[Change]) -> list[Change]:
-    """Hold back sort changes that would carry a stage to the other side of the success stage.
+def _guard_zones(scope: Scope, desired: RefList, actual: RefList, changes: list[Change]) -> list[Change]:
+    """Keep every stage on its side of the success stage: process stages before it, failures after.
 
     Bitrix24 orders a stage list process < success < failures by sort, and for leads, deals and
-    quotes derives a stage's semantics from that order: a stage sorted after the success stage
-    counts as a failure. So a sort change is a semantics change in disguise when it moves a stage
-    (or, by moving the success stage, stages the template does not list) across the success stage;
-    such changes are blocked like any semantics change. A stage already on the wrong side is left be.
+    quotes derives a stage's semantics from that order (a stage sorted after the success stage
+    counts as a failure, one at its sort or before as in progress). So a sort change can be a
+    semantics change in disguise. Failure stages the template does not list are moved after the
+    others when the success stage moves up to or past them; any other sort change that would carry a
+    stage across is held back and blocked like a semantics change. A stage already on the wrong
+    side is left be.
     """
-    rules = catalog.SPECS[kind].stages
+    rules = catalog.SPECS[desired.key].stages
+    listed = {e.id for e in desired.entries}
+    by_id = actual.by_id()
     current = {e.id: e.sort for e in actual.entries}
     semantics = {e.id: e.semantics for e in actual.entries}
     final = dict(current)
@@ -591,8 +619,36 @@ def _guard_zones(kind: str, actual: RefList, changes: list[Change]) -> list[Chan
 
     def wrong_side(key: str, sort: int, success_sort: int) -> bool:
         return (semantics[key] == PROCESS and sort > success_sort) or (
-            semantics[key] == FAILURE and sort < success_sort
+            semantics[key] == FAILURE and sort <= success_sort
         )
+
+    def newly_wrong(key: str) -> bool:
+        return wrong_side(key, final[key], final[success]) and not (
+            key in current and wrong_side(key, current[key], current[success])
+        )
+
+    # Unlisted failure stages the success stage would reach: move them after everything else.
+    stranded = sorted(
+        (k for k in final if k not in listed and semantics[k] == FAILURE and newly_wrong(k)),
+        key=lambda k: current[k],
+    )
+    changes = list(changes)
+    for key in stranded:
+        sort = max(final.values()) + 10
+        changes.append(
+            Change(
+                UPDATE,
+                ENTRY,
+                scope,
+                key,
+                old={"sort": current[key]},
+                new={"sort": sort},
+                reason="kept after the success stage, as a failure stage",
+                ref={"row_id": by_id[key].row_id},
+            )
+        )
+        final[key] = sort
+        moving.add(key)
 
     held: dict[str, str] = {}
     for change in changes:  # a stage whose semantics change is blocked keeps its place too
@@ -600,14 +656,7 @@ def _guard_zones(kind: str, actual: RefList, changes: list[Change]) -> list[Chan
             held[change.key] = change.reason
             final[change.key] = current[change.key]
     for _ in range(len(final) + 1):
-        crossing = [
-            key
-            for key in final
-            if key != success
-            and key not in held
-            and wrong_side(key, final[key], final[success])
-            and not (key in current and wrong_side(key, current[key], current[success]))
-        ]
+        crossing = [key for key in final if key != success and key not in held and newly_wrong(key)]
         if not crossing:
             break
         if success in moving and success not in held:
@@ -619,11 +668,12 @@ def _guard_zones(kind: str, actual: RefList, changes: list[Change]) -> list[Chan
             )
             final[success] = current[success]
             continue
+        because = f", which keeps its sort {final[success]} (its move is blocked)" if success in held else ""
         for key in crossing:
             side = "after" if semantics[key] == PROCESS else "before"
             held[key] = (
-                f"sort {final[key]} would put this {semantics[key]} stage {side} the success stage {success} "
-                f"(sort {final[success]}), which would change its semantics; keep it on its side"
+                f"sort {final[key]} would put this {semantics[key]} stage {side} the success stage {success}"
+                f"{because or f' (sort {final[success]})'}; keep it on its side"
             )
             if key in current:
                 final[key] = current[key]
@@ -691,41 +741,45 @@ def _zone_safe(changes: list[Change]) -> list[Change]:
 # -- matching ---------------------------------------------------------------------------------------
 
 
-def _match_pipelines(desired: Iterable[Pipeline], actual: tuple[Pipeline, ...]) -> dict[str, Pipeline]:
-    """Template pipeline name -> portal pipeline: by key, then default, then name / previous names."""
+def _match_pipelines(
+    desired: Iterable[Pipeline], actual: tuple[Pipeline, ...]
+) -> tuple[dict[str, Pipeline], dict[str, int]]:
+    """Template pipeline name -> portal pipeline: by key, then default, then name / previous names.
+
+    Also returns the template pipelines whose name fits several portal pipelines (Bitrix24 allows
+    equal names): those are not guessed."""
     result: dict[str, Pipeline] = {}
+    ambiguous: dict[str, int] = {}
     taken: set[int] = set()
     pending = list(desired)
 
     def claim(want: Pipeline, have: Pipeline) -> None:
         result[want.name] = have
         taken.add(id(have))
+        pending.remove(want)
 
     for want in list(pending):
         have = next((p for p in actual if want.key and p.key == want.key and id(p) not in taken), None)
         if have is not None:
             claim(want, have)
-            pending.remove(want)
     for want in list(pending):
         if want.default:
             have = next((p for p in actual if p.default and id(p) not in taken), None)
             if have is not None:
                 claim(want, have)
-                pending.remove(want)
     for names in (lambda w: (w.name,), lambda w: w.previous_names):
         for want in list(pending):
-            have = next(
-                (
-                    p
-                    for p in actual
-                    if p.name in names(want) and id(p) not in taken and (want.default or not p.default)
-                ),
-                None,
-            )
-            if have is not None:
-                claim(want, have)
+            fits = [
+                p
+                for p in actual
+                if p.name in names(want) and id(p) not in taken and (want.default or not p.default)
+            ]
+            if len(fits) == 1:
+                claim(want, fits[0])
+            elif len(fits) > 1:
+                ambiguous[want.name] = len(fits)
                 pending.remove(want)
-    return result
+    return result, ambiguous
 
 
 def _match_smart_process(desired: SmartProcess, actual: Iterable[SmartProcess]) -> SmartProcess | None:

@@ -25,24 +25,25 @@ def _q(value: object) -> str:
     return str(value)
 
 
+def _differences(change: Change) -> str:
+    text = ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+    return f"{text} ({change.reason})" if change.reason else text
+
+
 def describe(change: Change) -> str:
     """One line (without the mark and key) saying what the change does."""
     if change.action == BLOCKED:
-        if change.new and set(change.new) == {"semantics"} and change.old:
-            return (
-                f"semantics {change.old['semantics']} -> {change.new['semantics']}: blocked ({change.reason})"
-            )
         return f"blocked: {change.reason}"
+    if change.action == UPDATE:
+        return _differences(change)
     if change.target == SMART_PROCESS:
-        if change.action == CREATE:
-            return f"{_q(change.key)} with {change.new['pipelines']} pipeline(s)"
-        return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+        return f"{_q(change.key)} with {change.new['pipelines']} pipeline(s)"
     if change.target == PIPELINE:
-        if change.action == CREATE:
-            return f"{_q(change.key)} with {change.new['stages']} stages"
         if change.action == DELETE:
             return _q(change.key)
-        return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+        stages = change.new.get("stage_ids") or ()
+        listed = f": {', '.join(stages)}" if stages else ""
+        return f"{_q(change.key)} with {change.new['stages']} stages{listed}"
     if change.action == CREATE:
         extra = [f"sort {change.new['sort']}"]
         if "semantics" in change.new:
@@ -50,9 +51,7 @@ def describe(change: Change) -> str:
         if "color" in change.new:
             extra.append(str(change.new["color"]))
         return f"{_q(change.new['name'])} ({', '.join(extra)})"
-    if change.action == DELETE:
-        return f"{_q(change.old['name'])}"
-    return ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+    return _q(change.old["name"])
 
 
 def _position(change: Change) -> tuple[int, int]:

@@ -161,6 +161,20 @@ class _Loader:
                 (*path, "stages"),
                 default_pipeline=default and section == "deal_pipelines",
             )
+        if "key" in data and section != "deal_pipelines":
+            self._add(
+                (*path, "key"),
+                "a key is kept only for deal pipelines (Bitrix24 stores it as originId)",
+                "remove it; to rename this pipeline, list its old name in previous_names",
+                on_key=True,
+            )
+        if default and "key" in data and section == "deal_pipelines":
+            self._add(
+                (*path, "key"),
+                "the default deal pipeline takes no key (it is always pipeline 0)",
+                "remove the key; the default pipeline is matched as the default",
+                on_key=True,
+            )
         if "prune" in data:  # a pipeline's prune is its stages' prune
             if stages.prune is not None:
                 self._add((*path, "prune"), "prune is given twice, here and under stages", "keep one of them")

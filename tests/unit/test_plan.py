@@ -460,3 +460,18 @@ def test_checksum_names_the_portal():
     here = state(sources=sources_actual())
     there = PortalState(domain="other.example", lists=here.lists)
     assert checksum(template, here, PlanOptions()) != checksum(template, there, PlanOptions())
+
+
+def test_a_name_that_fits_two_portal_pipelines_is_not_guessed():
+    actual = deal_state(
+        Pipeline("Общая", deal_stages(0, *core_stages()), True, id=0),
+        Pipeline("Сервис", deal_stages(1, *core_stages(200)), id=1),
+        Pipeline("Сервис", deal_stages(2, *core_stages(300)), id=2),
+    )
+    template = Template(
+        deal_pipelines=PipelineSet("deal_pipelines", (want("Общая", default=True), want("Сервис")), True, 2)
+    )
+    result = plan(template, with_usage(actual, {("pipeline", 2, 1): 0, ("pipeline", 2, 2): 0}))
+    (change,) = result.changes
+    assert (change.action, change.key) == (BLOCKED, "Сервис") and "2 deal pipelines" in change.reason
+    assert not result.needs_usage  # neither of them is a deletion candidate

@@ -37,6 +37,12 @@ CASES = {
         [("", 1, "the template must be a mapping of sections — start it with 'version: 1'")],
     ),
     "empty document": ("# nothing yet\n", [("", None, "the template is empty")]),
+    "key on a smart-process pipeline": (
+        "version: 1\nsmart_processes:\n  - title: T\n    pipelines:\n      - name: P\n        default: true\n"
+        "        key: p1\n        stages:\n          - {id: NEW, name: n}\n"
+        "          - {id: SUCCESS, name: s, semantics: success}\n          - {id: FAIL, name: f, semantics: failure}\n",
+        [("smart_processes[0].pipelines[0].key", 7, "a key is kept only for deal pipelines")],
+    ),
     "control character in a name": (
         'version: 1\nsources:\n  - {id: A, name: "bell\\a"}\n',
         [("sources[0].name", 3, "contains a control character — remove it")],
