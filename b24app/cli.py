@@ -221,6 +221,11 @@ def cmd_apply(args) -> int:
         if applied > planned
         else ""
     )
+    if result.converged and not result.applied and not result.failed:
+        print(
+            f"Nothing to apply: {client.domain} already matches the template. {client.requests_sent} request(s)."
+        )
+        return EXIT_OK
     if result.converged:
         blocked = result.verify.summary["blocked"]
         note = f" ({blocked} blocked change(s) left as shown)" if blocked else ""

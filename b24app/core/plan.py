@@ -279,12 +279,13 @@ class _Planner:
         etid = entity_type_id if entity_type_id is not None else actual.entity_type_id
         matched, ambiguous = _match_pipelines(desired.pipelines, actual.pipelines)
         noun = catalog.SECTION_TITLE[section]
+        title = f'smart process "{process}", pipeline' if process else noun  # for headings
         next_id = max((p.id or 0 for p in actual.pipelines), default=0) + 1  # ids only grow
         for want in desired.pipelines:
             if want.name in ambiguous:
                 scope = Scope(
                     section,
-                    f'{noun} "{want.name}"',
+                    f'{title} "{want.name}"',
                     entity_type_id=etid,
                     pipeline=want.name,
                     smart_process=process,
@@ -302,7 +303,7 @@ class _Planner:
             if have is None:
                 scope = Scope(
                     section,
-                    f'{noun} "{want.name}" (new)',
+                    f'{title} "{want.name}" (new)',
                     entity_type_id=etid,
                     pipeline=want.name,
                     smart_process=process,
@@ -320,7 +321,7 @@ class _Planner:
             stages = have.stages
             scope = Scope(
                 stages.key,
-                f'{noun} "{want.name}" ({stages.entity_id})',
+                f'{title} "{want.name}" ({stages.entity_id})',
                 stages.entity_id,
                 stages.prefix,
                 etid,
@@ -407,11 +408,12 @@ class _Planner:
         if not extra or not self.prune_of(desired.prune):
             return
         noun = catalog.SECTION_TITLE[desired.section]
+        title = f'smart process "{process}", pipeline' if process else noun
         deletions = 0
         for have in extra:
             scope = Scope(
                 desired.section,
-                f'{noun} "{have.name}" ({have.stages.entity_id})',
+                f'{title} "{have.name}" ({have.stages.entity_id})',
                 have.stages.entity_id,
                 have.stages.prefix,
                 etid,
