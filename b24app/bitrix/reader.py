@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from b24app.core import catalog
+from b24app.core.changes import UsageQuery
 from b24app.core.model import (
     PROCESS,
     SEMANTICS_FROM_BITRIX,
@@ -24,7 +25,6 @@ from b24app.core.model import (
     SmartProcess,
     Template,
 )
-from b24app.core.plan import UsageQuery
 
 from .client import BatchReply, Client, Command
 from .errors import BitrixError, ProtocolError

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from b24app.core import catalog
+from b24app.core.changes import CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change
 from b24app.core.model import SEMANTICS_TO_BITRIX
-from b24app.core.plan import CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change
 
 from .client import BatchReply, Client, Command
 from .errors import BitrixError

@@ -9,7 +9,7 @@ import html
 import json
 from collections.abc import Iterable
 
-from .plan import BLOCKED, CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan
+from .changes import BLOCKED, CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan
 
 _MARK = {CREATE: "+", UPDATE: "~", DELETE: "-", BLOCKED: "!"}
 _ANSI = {CREATE: "\033[32m", UPDATE: "\033[33m", DELETE: "\033[31m", BLOCKED: "\033[35m"}
