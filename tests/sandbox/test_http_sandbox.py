@@ -162,7 +162,7 @@ def test_cli_limits_option_sets_every_portals_bucket(tmp_path, limits, refused):
         try:
             url = proc.stdout.readline().strip().removeprefix("webhook: ")
             session = requests.Session()
-            statuses = [session.get(url + "server.time", timeout=TIMEOUT).status_code for _ in range(60)]
+            statuses = [session.get(url + "server.time", timeout=TIMEOUT).status_code for _ in range(100)]
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=TIMEOUT)
         finally:
