@@ -345,3 +345,33 @@ def app_tokens(portal: Portal, **extra) -> tuple[dict, dict]:
     r = exchange(portal, app)
     assert r.status_code == 200, r.text
     return app, r.json()
+
+
+# Fields the documents list (platform.md §1.3–§1.4 token answers, §3.2 event auth, §2.2 ONAPPINSTALL auth).
+TOKEN_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "expires",
+    "expires_in",
+    "client_endpoint",
+    "server_endpoint",
+    "domain",
+    "member_id",
+    "scope",
+    "status",
+    "user_id",
+)
+EVENT_AUTH_FIELDS = (
+    "access_token",
+    "expires",
+    "expires_in",
+    "scope",
+    "domain",
+    "server_endpoint",
+    "status",
+    "client_endpoint",
+    "member_id",
+    "application_token",
+    "user_id",
+)
+INSTALL_AUTH_FIELDS = ("refresh_token", *EVENT_AUTH_FIELDS)

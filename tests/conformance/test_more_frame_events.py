@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from .conftest import Receiver, app_tokens, call, clock, oauth_token, ok, register_app
+from .conftest import EVENT_AUTH_FIELDS, Receiver, app_tokens, call, clock, oauth_token, ok, register_app
 
 FRAME_BODY = (
     "AUTH_ID",
@@ -302,19 +302,7 @@ def test_event_payload_keys(portal, rc, tok):
     assert f["data[FIELDS][ID]"] == str(cid)
     assert f["event_handler_id"].isdigit()
     assert f["ts"].isdigit() and abs(int(f["ts"]) - now) < 60
-    for k in (
-        "access_token",
-        "expires",
-        "expires_in",
-        "scope",
-        "domain",
-        "server_endpoint",
-        "status",
-        "client_endpoint",
-        "member_id",
-        "application_token",
-        "user_id",
-    ):
+    for k in EVENT_AUTH_FIELDS:
         assert f.get(f"auth[{k}]"), k
     assert f["auth[expires_in]"] == "3600"
     # `expires` is a unix time; the docs do not say the token is minted per event, only that it is

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from .conftest import (
+    TOKEN_FIELDS,
     app_tokens,
     authorize,
     call,
@@ -122,19 +123,7 @@ def test_refresh_response_fields(portal):
     scope comma list, status."""
     app, t = app_tokens(portal, scopes=["crm", "user"])
     n = refresh(portal, app, t["refresh_token"]).json()
-    for k in (
-        "access_token",
-        "refresh_token",
-        "expires",
-        "expires_in",
-        "client_endpoint",
-        "server_endpoint",
-        "domain",
-        "member_id",
-        "scope",
-        "status",
-        "user_id",
-    ):
+    for k in TOKEN_FIELDS:
         assert k in n, k
     assert n["user_id"] == 1 and isinstance(n["user_id"], int)
     assert n["domain"] == urlparse(portal.sb.oauth).netloc

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from .conftest import call, ok
+from .conftest import EVENT_AUTH_FIELDS, INSTALL_AUTH_FIELDS, TOKEN_FIELDS, call, ok
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +87,7 @@ def test_authorize_unknown_app(portal):
 
 def test_token_exchange(portal, tokens):
     t = tokens
-    for k in (
-        "access_token",
-        "refresh_token",
-        "expires",
-        "expires_in",
-        "client_endpoint",
-        "server_endpoint",
-        "domain",
-        "member_id",
-        "scope",
-        "status",
-        "user_id",
-    ):
+    for k in TOKEN_FIELDS:
         assert k in t, k
     assert t["expires_in"] == 3600
     assert abs(t["expires"] - (time.time() + 3600)) < 120
@@ -264,19 +252,7 @@ def test_event_bind_and_delivery(portal, tokens, receiver):
     assert f["event"] == "ONCRMDEALADD"
     assert f["data[FIELDS][ID]"] == str(deal_id)
     assert f["ts"].isdigit() and f["event_handler_id"]
-    for k in (
-        "access_token",
-        "expires",
-        "expires_in",
-        "scope",
-        "domain",
-        "server_endpoint",
-        "status",
-        "client_endpoint",
-        "member_id",
-        "application_token",
-        "user_id",
-    ):
+    for k in EVENT_AUTH_FIELDS:
         assert f"auth[{k}]" in f, k
     assert f["auth[domain]"] == portal.info["domain"] and f["auth[member_id]"] == portal.info["member_id"]
     assert f["auth[client_endpoint]"] == api
@@ -309,20 +285,7 @@ def test_install_and_uninstall_payloads(portal, receiver):
     assert f["event"] == "ONAPPINSTALL" and "event_handler_id" not in f
     for k in ("VERSION", "ACTIVE", "INSTALLED", "LANGUAGE_ID"):
         assert f"data[{k}]" in f
-    for k in (
-        "access_token",
-        "refresh_token",
-        "expires",
-        "expires_in",
-        "scope",
-        "domain",
-        "server_endpoint",
-        "status",
-        "client_endpoint",
-        "member_id",
-        "application_token",
-        "user_id",
-    ):
+    for k in INSTALL_AUTH_FIELDS:
         assert f"auth[{k}]" in f, k
     assert "," in f["auth[scope]"] or f["auth[scope]"] == "crm"
     app_token = f["auth[application_token]"]
