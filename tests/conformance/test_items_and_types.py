@@ -54,6 +54,7 @@ def test_legacy_item_round_trip(hook, name):
         ("company", "", "Company is not found"),
         ("quote", "ERROR_CORE", "Element not found"),
     ],
+    ids=["deal", "lead", "contact", "company", "quote"],
 )
 def test_legacy_delete_of_an_unknown_id(hook, name, code, description):
     """crm-{type}-delete.md: the documented not-found answer of each type, HTTP 400."""
@@ -70,6 +71,7 @@ def test_legacy_delete_of_an_unknown_id(hook, name, code, description):
         ("company", "Company is not found"),
         ("quote", "Quote is not found"),
     ],
+    ids=["deal", "lead", "contact", "company", "quote"],
 )
 def test_legacy_update_of_an_unknown_id(hook, name, description):
     """crm-{type}-update.md: 400 with an empty code and the type's own not-found text."""
