@@ -176,9 +176,7 @@ def update_item(
         values["CATEGORY_ID"] = category = wanted
     moved = category != item.get("CATEGORY_ID", 0)
     if kind.stage_field is not None:
-        values[kind.stage_field] = _next_stage(
-            portal, kind, item, fields, category, strict=strict, moved=moved
-        )
+        values[kind.stage_field] = _next_stage(portal, kind, item, fields, category, strict=strict)
     item.update(values)
     if moved and kind.entity_type_id == 2:
         # A pipeline move fires its own event and no ONCRMDEALUPDATE (platform.md §3).
@@ -205,9 +203,9 @@ def _stage_ids(portal: Portal, kind: Kind, category_id: int) -> list[str]:
     return [row.status_id for row in portal.rows_of(stage_list_of(kind.entity_type_id, category_id))]
 
 
-def _next_stage(
-    portal: Portal, kind: Kind, item: dict, fields: dict, category: int, *, strict: bool, moved: bool
-) -> str:
+def _next_stage(portal: Portal, kind: Kind, item: dict, fields: dict, category: int, *, strict: bool) -> str:
+    """The requested stage when it belongs to `category`, else the current one when it still does
+    (stage ids carry their pipeline's prefix), else the pipeline's first stage."""
     stages = _stage_ids(portal, kind, category)
     field = kind.stage_field or ""
     if field in fields:
@@ -215,7 +213,7 @@ def _next_stage(
             return str(fields[field])
         if strict:
             raise _invalid_value("Stage")
-    if not moved and item.get(field) in stages:
+    if item.get(field) in stages:
         return str(item[field])
     return stages[0] if stages else ""
 
