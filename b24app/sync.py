@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 from b24app.bitrix import reader, writer
 from b24app.bitrix.client import Client, Command
 from b24app.bitrix.errors import AccessDenied, BitrixError, TransientError
+from b24app.core.changes import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions
 from b24app.core.export import export_warnings, template_from_state
 from b24app.core.model import PortalState, Template
-from b24app.core.plan import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, plan, with_usage
+from b24app.core.plan import plan, with_usage
 
 Progress = Callable[[str], None]
 MAX_STRUCTURE_ROUNDS = 4
