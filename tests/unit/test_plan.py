@@ -6,16 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from b24app.core.model import (
-    Entry,
-    Pipeline,
-    PipelineSet,
-    PortalState,
-    RefList,
-    SmartProcess,
-    Template,
-    Usage,
-)
 from b24app.core.changes import (
     BLOCKED,
     CREATE,
@@ -30,6 +20,16 @@ from b24app.core.changes import (
     SmartProcessUpdate,
 )
 from b24app.core.checksum import checksum
+from b24app.core.model import (
+    Entry,
+    Pipeline,
+    PipelineSet,
+    PortalState,
+    RefList,
+    SmartProcess,
+    Template,
+    Usage,
+)
 from b24app.core.plan import plan, with_usage
 
 
