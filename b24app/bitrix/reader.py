@@ -26,7 +26,7 @@ from b24app.core.model import (
 )
 
 from .client import BatchReply, Client, Command
-from .errors import BitrixError, ProtocolError
+from .errors import ProtocolError
 from .wire import EXTRA_SEMANTICS, SEMANTICS_FROM_BITRIX, as_int, category_of, entry_id, usage_probes
 
 # Legacy list methods for the CRM objects; everything else is counted with crm.item.list.
@@ -300,5 +300,4 @@ __all__ = [
     "base_commands",
     "build_state",
     "count_usage",
-    "BitrixError",
 ]

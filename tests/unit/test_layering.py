@@ -92,6 +92,16 @@ def strings_of(folder: str) -> dict[str, set[str]]:
 
 def test_the_core_speaks_template_terms_not_the_wire():
     """REST field names and SEMANTICS letters live in b24app/bitrix (wire.py, reader, writer)."""
-    wire = {"STATUS_ID", "CATEGORY_ID", "categoryId", "stageId", "STAGE_ID", "SOURCE_ID", "SEMANTICS", "S", "F"}
+    wire = {
+        "STATUS_ID",
+        "CATEGORY_ID",
+        "categoryId",
+        "stageId",
+        "STAGE_ID",
+        "SOURCE_ID",
+        "SEMANTICS",
+        "S",
+        "F",
+    }
     bad = {file: names & wire for file, names in strings_of("b24app/core").items() if names & wire}
     assert bad == {}
