@@ -39,7 +39,7 @@ class Auth(Protocol):
     portal resolver builds)."""
 
     domain: str
-    can_refresh: bool
+    can_refresh: bool  # False: the client never asks it to refresh (a webhook)
 
     def method_url(self, method: str) -> str:
         """The address of a REST method."""
