@@ -255,7 +255,7 @@ class Blocked(Change):
     """A change that cannot be made safely: why, and what to do instead. Never attempted."""
 
     kind: str  # what it would have changed: entry | pipeline | smart_process
-    reason: str = field()  # type: ignore[assignment]
+    reason: str = field()
     refused: EntryChange | None = None  # the entry change it stands for, shown as old / new
 
     action: ClassVar[str] = BLOCKED

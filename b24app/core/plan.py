@@ -19,6 +19,7 @@ from .changes import (
     PRUNE_SHARE,
     Blocked,
     Change,
+    EntryChange,
     EntryCreate,
     EntryDelete,
     EntryUpdate,
@@ -75,7 +76,9 @@ class _Planner:
         self.unsafe: list[str] = []
         self.needs_usage: list[UsageQuery] = []
 
-    def block(self, target: str, scope: Scope, key: str, reason: str, refused=None) -> None:
+    def block(
+        self, target: str, scope: Scope, key: str, reason: str, refused: EntryChange | None = None
+    ) -> None:
         self.changes.append(Blocked(scope, key, target, reason, refused))
 
     # -- walking the template -------------------------------------------------------------------
