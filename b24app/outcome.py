@@ -24,7 +24,7 @@ class OutcomeSummary:
     outcome: Outcome
     applied: int  # changes written
     planned: int  # changes in the reviewed plan (blocked ones not counted)
-    extra_created: int  # applied beyond the plan: stages of new pipelines, planned once they existed
+    extra_created: int  # applied beyond the plan: stage changes of new pipelines, planned once they existed
     failed: int  # changes Bitrix24 refused
     remaining: int  # differences the verifying re-plan still finds
     blocked: int  # blocked changes left as shown, after applying
