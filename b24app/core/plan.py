@@ -15,8 +15,6 @@ from . import catalog
 from .changes import (
     ENTRY,
     PIPELINE,
-    PRUNE_MIN_SIZE,
-    PRUNE_SHARE,
     Blocked,
     Change,
     EntryChange,
@@ -31,10 +29,12 @@ from .changes import (
     PipelineUsage,
     Plan,
     PlanOptions,
+    Refusal,
     Scope,
     SmartProcessCreate,
     SmartProcessUpdate,
     UsageQuery,
+    refusal_of,
 )
 from .checksum import checksum
 from .matching import match_pipelines, match_smart_process
@@ -61,7 +61,7 @@ def plan(template: Template, state: PortalState, options: PlanOptions | None = N
         template=template.source,
         checksum=checksum(template, state, options),
         changes=changes,
-        unsafe=tuple(planner.unsafe),
+        refusals=tuple(planner.refusals),
         needs_usage=tuple(planner.needs_usage),
         forced=options.force,
     )
@@ -73,7 +73,7 @@ class _Planner:
         self.state = state
         self.options = options
         self.changes: list[Change] = []
-        self.unsafe: list[str] = []
+        self.refusals: list[Refusal] = []
         self.needs_usage: list[UsageQuery] = []
 
     def block(
@@ -243,7 +243,7 @@ class _Planner:
         if not extra or not self.prune_of(desired.prune):
             return
         deletions = sum(self.pipeline_deletion(section, have) for have in extra)
-        self.check_share(f"{section.noun}s", deletions, len(actual.pipelines))
+        self.check_share(section.name, f"{section.noun}s", deletions, len(actual.pipelines))
 
     def pipeline_deletion(self, section: _Section, have: Pipeline) -> bool:
         """Delete one pipeline the template does not name, unless it is the default or holds items.
@@ -290,7 +290,7 @@ class _Planner:
             changes = guard_zones(scope, desired, actual, changes)
         self.changes[first:] = zone_safe_order(changes)
         if not fresh:
-            self.check_share(scope.label, deletions, len(actual.entries))
+            self.check_share(desired.key, scope.label, deletions, len(actual.entries))
 
     def deletions(self, scope: Scope, desired: RefList, actual: RefList, fresh: bool) -> int:
         """Plan the deletion of portal entries the template lacks; returns how many will go."""
@@ -374,13 +374,10 @@ class _Planner:
         if fields:
             self.changes.append(EntryUpdate(scope, want.id, tuple(fields), have.row_id))
 
-    def check_share(self, label: str, deletions: int, size: int) -> None:
-        if size >= PRUNE_MIN_SIZE and deletions > PRUNE_SHARE * size:
-            share = round(100 * deletions / size)
-            self.unsafe.append(
-                f"{label}: {deletions} of {size} would be deleted ({share} %, more than "
-                f"{round(PRUNE_SHARE * 100)} %)"
-            )
+    def check_share(self, list_key: str, label: str, deletions: int, size: int) -> None:
+        refusal = refusal_of(list_key, label, deletions, size)
+        if refusal is not None:
+            self.refusals.append(refusal)
 
 
 class _Section:

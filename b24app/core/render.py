@@ -25,6 +25,7 @@ from .changes import (
     PipelineCreate,
     PipelineDelete,
     Plan,
+    Refusal,
     SmartProcessCreate,
 )
 from .model import PROCESS
@@ -83,6 +84,14 @@ def describe(change: Change) -> str:
     raise TypeError(f"no description for {type(change).__name__}")
 
 
+def describe_refusal(refusal: Refusal) -> str:
+    """'sources (SOURCE): 4 of 10 would be deleted (40 %, more than 30 %)'."""
+    return (
+        f"{refusal.label}: {refusal.deletions} of {refusal.size} would be deleted ({refusal.percent} %, "
+        f"more than {round(refusal.share * 100)} %)"
+    )
+
+
 def _position(change: Change) -> tuple[int, int]:
     """Where a change is shown in its list: pipeline changes first, then entries by sort."""
     if change.target != ENTRY:
@@ -121,7 +130,7 @@ def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = Non
     lines.append(
         f"Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, {s[BLOCKED]} blocked."
     )
-    for reason in plan.unsafe:
+    for reason in map(describe_refusal, plan.refusals):
         if plan.forced:
             lines.append(paint(BLOCKED, f"Forced past the safety limit: {reason}"))
         else:
@@ -154,7 +163,7 @@ def render_html(plan: Plan) -> str:
         f'<p class="summary">Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, '
         f"{s[BLOCKED]} blocked.</p>"
     )
-    for reason in plan.unsafe:
+    for reason in map(describe_refusal, plan.refusals):
         out.append(f'<p class="unsafe">{html.escape(reason)}</p>')
     out.append("</section>")
     return "\n".join(out)

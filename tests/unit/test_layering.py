@@ -70,6 +70,12 @@ def test_only_bitrix_talks_http():
     assert bad == []
 
 
+def test_nothing_in_the_package_imports_the_command_line():
+    """The CLI sits on top: the demo and the wording it shares with the CLI live below it (no cycle)."""
+    importers = [file for file, names in imports_of("b24app").items() if "b24app.cli" in names]
+    assert importers == []
+
+
 def strings_of(folder: str) -> dict[str, set[str]]:
     """The string literals of each file (docstrings and comments aside)."""
     found: dict[str, set[str]] = {}
