@@ -45,6 +45,8 @@ def free_port(span: int = 8) -> int:
 
 
 class Sandbox:
+    """`b24app sandbox` as a subprocess on free loopback ports."""
+
     def __init__(
         self,
         portals: int = 3,
@@ -52,32 +54,16 @@ class Sandbox:
         extra: list[str] | tuple[str, ...] = (),
         port: int | None = None,
     ):
-        self.port = port or free_port(portals + 2)
-        cmd = [
-            sys.executable,
-            "-m",
-            "b24app.cli",
-            "sandbox",
-            "--port",
-            str(self.port),
-            "--portals",
-            str(portals),
-        ]
-        if lang:
-            cmd += ["--lang", lang]
-        cmd += list(extra)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.webhooks: list[str] = []
-        deadline = time.monotonic() + 20
-        while len(self.webhooks) < portals:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("sandbox exited: " + self.proc.stderr.read())
-            m = re.match(r"webhook: (\S+)", line)
-            if m:
-                self.webhooks.append(m.group(1))
-            if time.monotonic() > deadline:
-                raise RuntimeError("sandbox did not start")
+        # Another process (a parallel test run) may take the free ports before the sandbox binds
+        # them: then try another range, a few times, unless the caller asked for a port.
+        for attempt in range(1 if port else 5):
+            self.port = port or free_port(portals + 2)
+            try:
+                self.proc, self.webhooks = self._launch(portals, lang, extra)
+                break
+            except PortTaken:
+                if port or attempt == 4:
+                    raise
         self.oauth = f"http://127.0.0.1:{self.port}"
         self.control = f"http://127.0.0.1:{self.port}/control/portals"
         for _ in range(100):
@@ -99,19 +85,62 @@ class Sandbox:
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()
 
+    def _launch(self, portals: int, lang: str | None, extra) -> tuple[subprocess.Popen, list[str]]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "b24app.cli",
+            "sandbox",
+            "--port",
+            str(self.port),
+            "--portals",
+            str(portals),
+        ]
+        if lang:
+            cmd += ["--lang", lang]
+        cmd += list(extra)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        webhooks: list[str] = []
+        deadline = time.monotonic() + 20
+        try:
+            while len(webhooks) < portals:
+                line = proc.stdout.readline()
+                if not line:
+                    error = proc.stderr.read()
+                    raise (PortTaken if "Address already in use" in error else RuntimeError)(
+                        "sandbox exited: " + error
+                    )
+                m = re.match(r"webhook: (\S+)", line)
+                if m:
+                    webhooks.append(m.group(1))
+                if time.monotonic() > deadline:
+                    raise RuntimeError("sandbox did not start")
+        except BaseException:
+            _end(proc)
+            raise
+        return proc, webhooks
+
     def portal(self, i: int) -> Portal:
         return Portal(self, self.portals[i])
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            with contextlib.suppress(Exception):
-                f.close()
+        _end(self.proc)
+
+
+class PortTaken(RuntimeError):
+    """The sandbox could not bind its ports: something else took them first."""
+
+
+def _end(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for f in (proc.stdout, proc.stderr):
+        with contextlib.suppress(Exception):
+            f.close()
 
 
 class Portal:
