@@ -52,7 +52,8 @@ class Sandbox:
         extra: list[str] | tuple[str, ...] = (),
         port: int | None = None,
     ):
-        self.port = port or free_port(portals + 2)
+        # Port 0: the sandbox binds ephemeral ports itself and prints them (no race for a free port).
+        self.port = port or 0
         cmd = [
             sys.executable,
             "-m",
@@ -68,18 +69,23 @@ class Sandbox:
         cmd += list(extra)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.webhooks: list[str] = []
+        oauth = None
         deadline = time.monotonic() + 20
-        while len(self.webhooks) < portals:
+        while oauth is None:
             line = self.proc.stdout.readline()
             if not line:
                 raise RuntimeError("sandbox exited: " + self.proc.stderr.read())
             m = re.match(r"webhook: (\S+)", line)
             if m:
                 self.webhooks.append(m.group(1))
+            m = re.match(r"OAuth server: (http://127\.0\.0\.1:(\d+))", line)
+            if m:
+                oauth, self.port = m.group(1), int(m.group(2))
             if time.monotonic() > deadline:
                 raise RuntimeError("sandbox did not start")
-        self.oauth = f"http://127.0.0.1:{self.port}"
-        self.control = f"http://127.0.0.1:{self.port}/control/portals"
+        assert len(self.webhooks) == portals, self.webhooks
+        self.oauth = oauth
+        self.control = f"{oauth}/control/portals"
         for _ in range(100):
             try:
                 r = requests.get(self.control, timeout=2)
