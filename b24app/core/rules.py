@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from b24app.core.catalog import StageRules, id_charset_problem, template_id_limit
+from b24app.core.limits import shown
 from b24app.core.model import FAILURE, PROCESS, SUCCESS, Entry, Pipeline, SmartProcess
 
 Where = Callable[[int], str]
@@ -45,7 +46,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' {problem}",
+                    f"id '{shown(entry_id)}' {problem}",
                     "choose an id of Latin letters, digits, '_' and '-'",
                 )
             )
@@ -54,7 +55,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' is too long ({len(entry_id)} > {limit})",
+                    f"id '{shown(entry_id)}' is too long ({len(entry_id):,} > {limit})",
                     f"use at most {limit} characters",
                 )
             )
@@ -64,7 +65,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' is already used ({where(first_seen[folded])})",
+                    f"id '{shown(entry_id)}' is already used ({where(first_seen[folded])})",
                     "give each entry its own id (Bitrix24 ignores case in ids)",
                 )
             )

@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from b24app.core.catalog import FLAT_LISTS
+from b24app.core.limits import shown
 from b24app.core.model import SEMANTICS
 
 HINT_SEPARATOR = " — "
@@ -90,7 +91,7 @@ class Key(Text):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         key = super()._deserialize(value, attr, data, **kwargs)
         if not _KEY.match(key):
-            raise self.make_error("format", value=key)
+            raise self.make_error("format", value=shown(key))
         return key
 
 
@@ -102,7 +103,7 @@ class Color(_Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not (isinstance(value, str) and _COLOR.match(value)):
-            raise self.make_error("invalid", value=value)
+            raise self.make_error("invalid", value=shown(value))
         return value.upper()
 
 
@@ -113,7 +114,7 @@ class Semantics(_Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or value not in SEMANTICS:
-            raise self.make_error("invalid", value=value)
+            raise self.make_error("invalid", value=shown(value))
         return value
 
 
@@ -131,7 +132,7 @@ class WholeNumber(_Field):
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.make_error("invalid")
         if not self.minimum <= value <= self.maximum:
-            raise self.make_error("range", value=value, minimum=self.minimum, maximum=self.maximum)
+            raise self.make_error("range", value=shown(value), minimum=self.minimum, maximum=self.maximum)
         return value
 
 
