@@ -13,20 +13,25 @@ from __future__ import annotations
 MAX_TEMPLATE_BYTES = 2 * 2**20
 
 # Values (YAML nodes: every mapping, list, key and scalar) after aliases are expanded. An entry
-# written `{id: X, name: Y}` is 5 nodes, with sort, color and semantics 11: 250,000 nodes hold
-# more than 20,000 entries, and `stages: *common` reused by every pipeline counts as its copies.
-MAX_NODES = 250_000
+# written `{id: X, name: Y}` is 5 nodes, with sort, color and semantics 11: 100,000 nodes hold
+# 9,000 to 20,000 entries, and `stages: *common` reused by every pipeline counts as its copies.
+MAX_NODES = 100_000
 
 # Nesting, also after aliases are expanded. The deepest place of a template (a stage's field in
 # a smart process's pipeline, each list written as {prune, entries}) is 10 levels down.
 MAX_DEPTH = 32
 
-# Counts. Bitrix24 documents no upper bound for these (shared/bitrix24/reference-lists.md); the
-# bounds are ours, far above working CRMs (which keep a few dozen stages in a pipeline, a few
-# hundred values in a list), and they keep one apply to minutes at 2 requests a second.
-MAX_LIST_ENTRIES = 1_000  # entries of one list, or stages of one pipeline: 20 write batches
+# Counts, checked as the text is read (lists, mappings) or once its meaning is known (pipelines,
+# smart processes). Bitrix24 documents no upper bound for these (shared/bitrix24/reference-lists.md);
+# the bounds are ours, far above working CRMs (a few dozen stages in a pipeline, a few hundred
+# values in a list), and they keep one apply to minutes at 2 requests a second.
+MAX_LIST_ENTRIES = 1_000  # items of any YAML list (entries, stages of a pipeline): 20 write batches
+MAX_MAPPING_KEYS = 100  # keys of any YAML mapping (the template itself has 17 sections)
 MAX_PIPELINES = 100  # pipelines of one section (deal, invoice, or one smart process)
 MAX_SMART_PROCESSES = 100
+
+# Problems reported at once: past this many, checking stops (a generated file can hold thousands).
+MAX_PROBLEMS = 100
 
 _SHOWN = 40  # characters of a user's value quoted in a message
 

@@ -30,6 +30,7 @@ MAX_SORT = 2**31 - 1
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _TRIMMED = " \t\n\r\0\x0b"  # what Bitrix24 (PHP trim) strips from a name
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # control characters but tab and line breaks
 
 
 def _message(what: str, how: str) -> str:
@@ -69,16 +70,16 @@ class Name(Text):
         name = super()._deserialize(value, attr, data, **kwargs).strip(_TRIMMED)
         if not name:
             raise self.make_error("empty")
-        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in name):
-            raise ValidationError(
-                _message("contains a control character", "remove it (it would not show in Bitrix24)")
-            )
         if len(name) > self.max_length:
             raise ValidationError(
                 _message(
-                    f"is too long ({len(name)} > {self.max_length} characters)",
+                    f"is too long ({len(name):,} > {self.max_length} characters)",
                     f"shorten it to at most {self.max_length} characters",
                 )
+            )
+        if _CONTROL.search(name):
+            raise ValidationError(
+                _message("contains a control character", "remove it (it would not show in Bitrix24)")
             )
         return name
 

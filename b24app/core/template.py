@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError
 
 from b24app.core import rules, schema
 from b24app.core.catalog import FLAT_LISTS, SECTION_STAGE_KIND, SECTION_TITLE, SPECS
-from b24app.core.limits import MAX_LIST_ENTRIES, MAX_PIPELINES, MAX_SMART_PROCESSES, shown
+from b24app.core.limits import MAX_PIPELINES, MAX_PROBLEMS, MAX_SMART_PROCESSES, shown
 from b24app.core.model import PROCESS, Entry, Pipeline, PipelineSet, RefList, SmartProcess, Template
 from b24app.core.yamlsource import Document, Path, YamlIssue, YamlSyntaxError, parse_yaml
 
@@ -57,7 +57,12 @@ def load_template(text: str, source: str = "<template>") -> Template:
     except YamlSyntaxError as err:
         raise TemplateError([_problem(source, err.issue)]) from None
     loader = _Loader(source, document)
-    template = loader.template()
+    try:
+        template = loader.template()
+    except _Enough:
+        found = sorted(loader.problems, key=lambda p: p.line or 0)[:MAX_PROBLEMS]
+        stop = Problem(source, None, "", f"checking stopped after {MAX_PROBLEMS} problems", "fix these first")
+        raise TemplateError([*found, stop]) from None
     if loader.problems:
         raise TemplateError(sorted(loader.problems, key=lambda p: p.line or 0))
     return template
@@ -75,6 +80,10 @@ def _problem(source: str, issue: YamlIssue) -> Problem:
     return Problem(source, issue.line, format_path(issue.path), issue.message, issue.hint)
 
 
+class _Enough(Exception):
+    """``MAX_PROBLEMS`` problems are found: the rest of the template is not checked."""
+
+
 class _Loader:
     """One pass over a parsed document: builds the model and collects problems."""
 
@@ -84,6 +93,8 @@ class _Loader:
         self.problems = [_problem(source, issue) for issue in document.issues]
 
     def template(self) -> Template:
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise _Enough
         root = self.doc.value
         if not isinstance(root, dict):
             what = "is empty" if root is None else "must be a mapping of sections"
@@ -103,7 +114,7 @@ class _Loader:
     # -- lists --------------------------------------------------------------------------------------
 
     def _ref_list(self, kind: str, raw: Any, path: Path, *, default_pipeline: bool = False) -> RefList:
-        items, items_path, prune = self._items(raw, path, MAX_LIST_ENTRIES, "entries")
+        items, items_path, prune = self._items(raw, path)
         if items is None:
             return RefList(kind, (), prune)
         item_schema = _STAGE if SPECS[kind].is_stages else _VALUE
@@ -120,18 +131,18 @@ class _Loader:
         self._findings(items_path, findings)
         return RefList(kind, tuple(entries), prune)
 
-    def _items(
-        self, raw: Any, path: Path, limit: int, noun: str
-    ) -> tuple[list[Any] | None, Path, bool | None]:
-        """The items (None: unreadable or too many) of a list written as a list or as ``{prune, entries}``."""
+    def _items(self, raw: Any, path: Path) -> tuple[list[Any] | None, Path, bool | None]:
+        """The items (None: unreadable) of a list written as a list or as ``{prune, entries}``."""
         if isinstance(raw, list):
-            return self._bounded(raw, path, limit, noun), path, None
+            return raw, path, None
         data = self._load(_LIST_OPTIONS, raw, path)
-        items_path = (*path, "entries")
-        return self._bounded(data.get("entries"), items_path, limit, noun), items_path, data.get("prune")
+        return data.get("entries"), (*path, "entries"), data.get("prune")
 
     def _bounded(self, items: list[Any] | None, path: Path, limit: int, noun: str) -> list[Any] | None:
-        """``items``, or None (with one problem) when there are more than ``limit``: none is read then."""
+        """``items``, or None (with one problem) when there are more than ``limit``: none is read then.
+
+        (Every YAML list is bounded as it is read, by :mod:`.yamlcompose`; these bounds are lower.)
+        """
         if items is None or len(items) <= limit:
             return items
         self._add(
@@ -150,7 +161,8 @@ class _Loader:
         return self._pipeline_set(section, data[section], (*path, section))
 
     def _pipeline_set(self, section: str, raw: Any, path: Path) -> PipelineSet:
-        items, items_path, prune = self._items(raw, path, MAX_PIPELINES, "pipelines")
+        items, items_path, prune = self._items(raw, path)
+        items = self._bounded(items, items_path, MAX_PIPELINES, "pipelines")
         pipelines: list[Pipeline] = []
         readable: list[Pipeline | None] = []  # None: the name could not be read
         defaults_known = True
@@ -273,6 +285,8 @@ class _Loader:
             return
         line = self.doc.key_line(path) if on_key else self.doc.line(path)
         self.problems.append(Problem(self.source, line, format_path(path), message, hint))
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise _Enough
 
 
 def _entry(data: dict[str, Any], index: int) -> Entry:

@@ -17,15 +17,16 @@ from yaml.events import (
     AliasEvent,
     CollectionEndEvent,
     DocumentStartEvent,
-    Event,
+    MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
+    SequenceEndEvent,
     SequenceStartEvent,
 )
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-from b24app.core.limits import MAX_DEPTH, MAX_NODES, shown
+from b24app.core.limits import MAX_DEPTH, MAX_LIST_ENTRIES, MAX_MAPPING_KEYS, MAX_NODES, shown
 
 _Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 STR, MAP, SEQ, MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
@@ -73,11 +74,17 @@ class _Size:
     complete: bool = False  # False while the node is still being read (an alias to it is a loop)
 
 
+_LEAF = _Size(1, 1, True)
+
+
 @dataclass(slots=True, eq=False)
 class _Open:
+    """A collection being read."""
+
     node: Seq | Map
     size: _Size
     first: int  # nodes counted before this one
+    items: int = 0
     key: Node | None = None  # a mapping's key waiting for its value
 
 
@@ -97,50 +104,54 @@ class _Composer:
         self.count = 0  # nodes so far, aliases expanded
         self.root: Node | None = None
         self.documents = 0
+        self.handlers = {
+            ScalarEvent: self.scalar,
+            SequenceStartEvent: self.start,
+            MappingStartEvent: self.start,
+            SequenceEndEvent: self.end,
+            MappingEndEvent: self.end,
+            AliasEvent: self.alias,
+            DocumentStartEvent: self.document,
+        }
 
     def run(self, text: str) -> Node | None:
+        handlers = self.handlers
         for event in yaml.parse(text, Loader=_Parser):
-            self.event(event)
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
         return self.root
 
-    def event(self, event: Event) -> None:
+    def scalar(self, event: ScalarEvent) -> None:
+        tag = event.tag
+        if tag in _NON_SPECIFIC:
+            tag = self.resolver.resolve(ScalarNode, event.value, event.implicit)
+        node = Scalar(tag, event.value, event.start_mark.line + 1)
+        self.count_nodes(_LEAF, node.line, None)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (node, _LEAF)
+        self.attach(node, 1)
+
+    def start(self, event: SequenceStartEvent | MappingStartEvent) -> None:
         line = event.start_mark.line + 1
-        if isinstance(event, ScalarEvent):
-            tag = event.tag
-            if tag in _NON_SPECIFIC:
-                tag = self.resolver.resolve(ScalarNode, event.value, event.implicit)
-            self.add(Scalar(tag, event.value, line), event.anchor, _Size(complete=True))
-        elif isinstance(event, SequenceStartEvent | MappingStartEvent):
-            self.start(event, line)
-        elif isinstance(event, CollectionEndEvent):
-            self.end()
-        elif isinstance(event, AliasEvent):
-            self.alias(event.anchor, line)
-        elif isinstance(event, DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                raise Refused(
-                    line,
-                    "a second YAML document starts here ('---')",
-                    "a template is one document: remove this '---' and what follows, or merge them",
-                )
-
-    def start(self, event: SequenceStartEvent | MappingStartEvent, line: int) -> None:
-        is_map = isinstance(event, MappingStartEvent)
-        tag = (MAP if is_map else SEQ) if event.tag in _NON_SPECIFIC else event.tag
-        node = Map(tag, line) if is_map else Seq(tag, line)
+        if isinstance(event, MappingStartEvent):
+            node: Seq | Map = Map(MAP if event.tag in _NON_SPECIFIC else event.tag, line)
+        else:
+            node = Seq(SEQ if event.tag in _NON_SPECIFIC else event.tag, line)
         size = _Size()
-        first = self.count
-        self.add(node, event.anchor, size)
-        self.open.append(_Open(node, size, first))
+        self.count_nodes(size, line, None)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (node, size)
+        self.open.append(_Open(node, size, self.count - 1))
 
-    def end(self) -> None:
+    def end(self, event: CollectionEndEvent) -> None:
         done = self.open.pop()
         done.size.weight = self.count - done.first
         done.size.complete = True
         self.attach(done.node, done.size.height)
 
-    def alias(self, name: str, line: int) -> None:
+    def alias(self, event: AliasEvent) -> None:
+        name, line = event.anchor, event.start_mark.line + 1
         if name not in self.anchors:
             raise Refused(
                 line,
@@ -149,46 +160,66 @@ class _Composer:
             )
         node, size = self.anchors[name]
         if size.complete:
-            self.check(size.weight, size.height, line, name)
+            self.count_nodes(size, line, name)
         else:  # an alias to a node still open is a loop: the walker reports it
-            self.check(1, 1, line, None)
+            self.count_nodes(_LEAF, line, None)
         self.attach(node, size.height)
 
-    def add(self, node: Node, anchor: str | None, size: _Size) -> None:
-        self.check(1, 1, node.line, None)
-        if anchor is not None:
-            self.anchors[anchor] = (node, size)
-        if isinstance(node, Scalar):
-            self.attach(node, 1)
+    def document(self, event: DocumentStartEvent) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            raise Refused(
+                event.start_mark.line + 1,
+                "a second YAML document starts here ('---')",
+                "a template is one document: remove this '---' and what follows, or merge them",
+            )
 
-    def check(self, weight: int, height: int, line: int, alias: str | None) -> None:
-        """Count ``weight`` more nodes at the current depth; refuse past a bound."""
-        self.count += weight
+    def count_nodes(self, size: _Size, line: int, alias: str | None) -> None:
+        """Count a node (expanded: ``size``) placed at the current depth; refuse past a bound."""
+        self.count += size.weight
         if self.count > MAX_NODES:
             raise Refused(line, *_too_many(alias))
-        if len(self.open) + height > MAX_DEPTH:
-            raise Refused(line, *_too_deep(alias))
+        if len(self.open) + size.height > MAX_DEPTH:
+            raise Refused(line, *too_deep(alias))
 
     def attach(self, node: Node, height: int) -> None:
         if not self.open:
             self.root = node
             return
         parent = self.open[-1]
-        parent.size.height = max(parent.size.height, height + 1)
+        if parent.size.height <= height:
+            parent.size.height = height + 1
         if isinstance(parent.node, Seq):
             parent.node.value.append(node)
         elif parent.key is None:
             parent.key = node
+            return
         else:
             parent.node.value.append((parent.key, node))
             parent.key = None
+        parent.items += 1
+        if parent.items > (MAX_LIST_ENTRIES if isinstance(parent.node, Seq) else MAX_MAPPING_KEYS):
+            raise Refused(parent.node.line, *_too_long(parent.node))
+
+
+def _too_long(node: Seq | Map) -> tuple[str, str]:
+    if isinstance(node, Seq):
+        return (
+            f"this list has more than {MAX_LIST_ENTRIES:,} items; b24app manages at most "
+            f"{MAX_LIST_ENTRIES:,} entries in one list",
+            "keep it shorter (a list this long is almost always generated by mistake)",
+        )
+    return (
+        f"this mapping has more than {MAX_MAPPING_KEYS} keys",
+        "a template's mappings have a few keys each: look for a missing '- ' or a wrong indentation",
+    )
 
 
 def _too_many(alias: str | None) -> tuple[str, str]:
     if alias is None:
         return (
             f"the template holds more than {MAX_NODES:,} values",
-            "split it, or remove what is not a reference list (20,000 entries hold about 150,000 values)",
+            "split it, or remove what is not a reference list (10,000 entries hold 50,000 to 110,000 values)",
         )
     return (
         f"aliases make the template stand for more than {MAX_NODES:,} values (here, at *{shown(alias)})",
@@ -197,7 +228,7 @@ def _too_many(alias: str | None) -> tuple[str, str]:
     )
 
 
-def _too_deep(alias: str | None) -> tuple[str, str]:
+def too_deep(alias: str | None) -> tuple[str, str]:
     if alias is None:
         return (
             f"nested more than {MAX_DEPTH} levels deep",

@@ -17,7 +17,20 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from b24app.core.limits import MAX_TEMPLATE_BYTES, megabytes, shown
-from b24app.core.yamlcompose import MAP, MERGE, SEQ, STR, Map, Node, Refused, Scalar, Seq, as_pyyaml, compose
+from b24app.core.yamlcompose import (
+    MAP,
+    MERGE,
+    SEQ,
+    STR,
+    Map,
+    Node,
+    Refused,
+    Scalar,
+    Seq,
+    as_pyyaml,
+    compose,
+    too_deep,
+)
 
 Path = tuple[str | int, ...]
 
@@ -68,6 +81,8 @@ def parse_yaml(text: str) -> Document:
         raise YamlSyntaxError(YamlIssue((), refused.line, refused.message, refused.hint)) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        if "maximum nesting depth" in str(err.problem):  # libyaml's own bound, reached while scanning ahead
+            raise YamlSyntaxError(YamlIssue((), mark and mark.line + 1, *too_deep(None))) from None
         detail = ", ".join(str(part) for part in (err.problem, err.context) if part)
         line = mark.line + 1 if mark else None
         hint = "check the indentation, quotes and brackets around this line"
@@ -102,8 +117,9 @@ def _check_size(text: str) -> None:
         )
 
 
+_STANDARD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {  # the tags a scalar may have (and what a value of the tag is, for people)
-    f"tag:yaml.org,2002:{tag}": what
+    f"{_STANDARD}{tag}": what
     for tag, what in (
         ("null", "nothing"),
         ("bool", "true or false"),
@@ -112,6 +128,11 @@ _SCALAR_TAGS = {  # the tags a scalar may have (and what a value of the tag is, 
         ("timestamp", "a date"),
     )
 }
+
+
+def _tag(tag: str) -> str:
+    """A tag as people write it: ``!!int`` for ``tag:yaml.org,2002:int``."""
+    return shown(f"!!{tag.removeprefix(_STANDARD)}" if tag.startswith(_STANDARD) else tag)
 
 
 class _Builder:
@@ -136,7 +157,7 @@ class _Builder:
                 "YAML aliases (*name) may not refer to their own ancestors",
             )
         if node.tag not in (MAP, SEQ):
-            return self._unreadable(path, line, f"unsupported YAML tag {shown(node.tag)}", "remove the tag")
+            return self._unreadable(path, line, f"unsupported YAML tag {_tag(node.tag)}", "remove the tag")
         self._open.add(id(node))
         try:
             if isinstance(node, Seq):
@@ -150,7 +171,7 @@ class _Builder:
             return self._unreadable(
                 path,
                 line,
-                f"cannot read this value: unsupported YAML tag {shown(node.tag)}",
+                f"cannot read this value: unsupported YAML tag {_tag(node.tag)}",
                 "write plain text, a number or true/false",
             )
         try:
@@ -194,6 +215,8 @@ class _Builder:
     def _merge_source(self, node: Node, path: Path) -> dict[Any, Any]:
         """The mapping a YAML merge key (``<<: *defaults``) brings in; earlier sources win."""
         value = self.value(node, path)
+        if path in self.unreadable:  # already reported
+            return {}
         merged: dict[Any, Any] = {}
         for source in reversed(value if isinstance(value, list) else [value]):
             if not isinstance(source, dict):
