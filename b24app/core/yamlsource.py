@@ -181,7 +181,7 @@ class _Builder:
                 path,
                 line,
                 f"cannot read '{shown(node.value)}' as {_SCALAR_TAGS[node.tag]}",
-                "quote it if it is meant as text",
+                "correct it, or quote it if it is meant as text",
             )
 
     def _construct(self, node: Scalar) -> Any:

@@ -42,7 +42,9 @@ def only_problem(text: str) -> Problem:
     return found[0]
 
 
-def billion_laughs(levels: int = 9) -> str:
+def billion_laughs(levels: int = 6) -> str:
+    """Nested aliases: 9**levels values once expanded (531,441 for 6, just past the bound, so that
+    a missing guard fails this test instead of exhausting the machine's memory)."""
     lines = ["version: 1", 'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
     return "\n".join(lines) + "\n"
@@ -271,6 +273,14 @@ def test_problems_stop_at_the_bound_with_a_last_line_that_says_so() -> None:
     assert len(found) == MAX_PROBLEMS + 1
     assert [p.line for p in found[:3]] == [3, 3, 3]  # the first ones, in document order
     assert str(found[-1]) == f"t.yaml: checking stopped after {MAX_PROBLEMS} problems — fix these first"
+
+
+def test_yaml_problems_alone_stop_at_the_bound_too() -> None:
+    text = "version: 1\nsources:\n" + "".join(f"  - {{id: V{i}, name: a, name: b}}\n" for i in range(150))
+    found = problems_of(text)
+    assert len(found) == MAX_PROBLEMS + 1
+    assert found[0].message == "key 'name' appears twice in this mapping (first on line 3)"
+    assert found[-1].message == f"checking stopped after {MAX_PROBLEMS} problems"
 
 
 # -- names and ids beyond Bitrix24's limits ----------------------------------------------------------
