@@ -26,7 +26,7 @@ MAX_DEPTH = 32
 # the bounds are ours, far above working CRMs (a few dozen stages in a pipeline, a few hundred
 # values in a list), and they keep one apply to minutes at 2 requests a second.
 MAX_LIST_ENTRIES = 1_000  # items of any YAML list (entries, stages of a pipeline): 20 write batches
-MAX_MAPPING_KEYS = 100  # keys of any YAML mapping (the template itself has 17 sections)
+MAX_MAPPING_KEYS = 100  # keys of any YAML mapping (a template has 16 keys, an entry at most 5)
 MAX_PIPELINES = 100  # pipelines of one section (deal, invoice, or one smart process)
 MAX_SMART_PROCESSES = 100
 
