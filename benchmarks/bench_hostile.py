@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from b24app.cli import example_template_text
+from b24app.console import example_template_text
 
 STAGES = (
     "[{id: NEW, name: Новая}, {id: WON, name: Успех, semantics: success}, "

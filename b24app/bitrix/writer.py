@@ -5,7 +5,7 @@ b24app never sends FORCED: system entries are never deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from b24app.core import catalog
@@ -110,12 +110,14 @@ def write(
     *,
     tail: Mapping[str, Command] | None = None,
     idempotent: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> WriteResult:
     """Run the changes in order (batches of ≤50, no halt: every change is tried) and then ``tail``
     (commands that must see the result, such as a re-read) at the end of the last batch.
 
     ``idempotent=False`` for changes that must not happen twice (new pipelines and smart
-    processes): a batch whose answer was lost is then not resent; the caller re-reads instead."""
+    processes): a batch whose answer was lost is then not resent; the caller re-reads instead.
+    ``on_batch(done, total)`` is called after each batch that held changes (commands sent so far)."""
     commands = {f"c{n}": command_for(change) for n, change in enumerate(changes)}
     tail = dict(tail or {})
     result = WriteResult()
@@ -134,6 +136,8 @@ def write(
                 result.results[key] = reply.results.get(key)
         if any(key in tail for key, _ in chunk):
             merged_tail = reply
+        if on_batch is not None and any(key not in tail for key, _ in chunk):
+            on_batch(len(result.done) + len(result.failed), len(commands))
     result.tail = merged_tail
     return result
 

@@ -95,6 +95,41 @@ class UsageQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a plan is refused unless forced: a prune deleting too large a share of one list.
+
+    Data, not words: each front end says it for its own user (the CLI: "add --force")."""
+
+    list: str  # catalog key of the list, or the pipeline section ("deal_pipelines", ...)
+    label: str  # the list or section for people: 'sources (SOURCE)', 'deal pipelines'
+    deletions: int  # how many entries or pipelines the prune would delete
+    size: int  # of how many the portal has
+    share: float = PRUNE_SHARE  # the threshold share ...
+    min_size: int = PRUNE_MIN_SIZE  # ... for lists of at least this many
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.deletions / self.size) if self.size else 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "list": self.list,
+            "label": self.label,
+            "deletions": self.deletions,
+            "size": self.size,
+            "share": self.share,
+            "min_size": self.min_size,
+        }
+
+
+def refusal_of(list_key: str, label: str, deletions: int, size: int) -> Refusal | None:
+    """The refusal of a prune deleting more than PRUNE_SHARE of a list of PRUNE_MIN_SIZE or more."""
+    if size >= PRUNE_MIN_SIZE and deletions > PRUNE_SHARE * size:
+        return Refusal(list_key, label, deletions, size)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class PlanOptions:
     prune: bool | None = None  # True (--prune): prune every list that does not say prune: false itself
     force: bool = False  # accept a prune above the safety threshold
@@ -107,7 +142,7 @@ class Plan:
     template: str
     checksum: str
     changes: tuple[Change, ...]
-    unsafe: tuple[str, ...] = ()  # why the plan is refused unless forced
+    refusals: tuple[Refusal, ...] = ()  # why the plan is refused unless forced
     needs_usage: tuple[UsageQuery, ...] = ()  # deletions whose usage was not counted yet
     forced: bool = False
 
@@ -124,7 +159,7 @@ class Plan:
 
     @property
     def refused(self) -> bool:
-        return bool(self.unsafe) and not self.forced
+        return bool(self.refusals) and not self.forced
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -132,7 +167,7 @@ class Plan:
             "template": self.template,
             "checksum": self.checksum,
             "summary": self.summary,
-            "unsafe": list(self.unsafe),
+            "refusals": [r.to_json() for r in self.refusals],
             "forced": self.forced,
             "changes": [c.to_json() for c in self.changes],
         }

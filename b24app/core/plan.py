@@ -18,15 +18,15 @@ from .changes import (
     DELETE,
     ENTRY,
     PIPELINE,
-    PRUNE_MIN_SIZE,
-    PRUNE_SHARE,
     SMART_PROCESS,
     UPDATE,
     Change,
     Plan,
     PlanOptions,
+    Refusal,
     Scope,
     UsageQuery,
+    refusal_of,
 )
 from .checksum import checksum
 from .matching import match_pipelines, match_smart_process
@@ -54,6 +54,7 @@ __all__ = [
     "Change",
     "Plan",
     "PlanOptions",
+    "Refusal",
     "Scope",
     "UsageQuery",
     "checksum",
@@ -72,7 +73,7 @@ def plan(template: Template, state: PortalState, options: PlanOptions | None = N
         template=template.source,
         checksum=checksum(template, state, options),
         changes=changes,
-        unsafe=tuple(planner.unsafe),
+        refusals=tuple(planner.refusals),
         needs_usage=tuple(planner.needs_usage),
         forced=options.force,
     )
@@ -84,7 +85,7 @@ class _Planner:
         self.state = state
         self.options = options
         self.changes: list[Change] = []
-        self.unsafe: list[str] = []
+        self.refusals: list[Refusal] = []
         self.needs_usage: list[UsageQuery] = []
 
     # -- walking the template -------------------------------------------------------------------
@@ -347,7 +348,7 @@ class _Planner:
                     ref={"category_id": have.id, "entity_type_id": etid},
                 )
             )
-        self.check_share(f"{noun}s", deletions, len(actual.pipelines))
+        self.check_share(desired.section, f"{noun}s", deletions, len(actual.pipelines))
 
     # -- entries -------------------------------------------------------------------------------
 
@@ -367,7 +368,7 @@ class _Planner:
             changes = guard_zones(scope, desired, actual, changes)
         self.changes[first:] = zone_safe_order(changes)
         if not fresh:
-            self.check_share(scope.label, deletions, len(actual.entries))
+            self.check_share(desired.key, scope.label, deletions, len(actual.entries))
 
     def deletions(self, scope: Scope, desired: RefList, actual: RefList, fresh: bool) -> int:
         """Plan the deletion of portal entries the template lacks; returns how many will go."""
@@ -474,13 +475,10 @@ class _Planner:
                 Change(UPDATE, ENTRY, scope, want.id, old=old, new=new, ref={"row_id": have.row_id})
             )
 
-    def check_share(self, label: str, deletions: int, size: int) -> None:
-        if size >= PRUNE_MIN_SIZE and deletions > PRUNE_SHARE * size:
-            share = round(100 * deletions / size)
-            self.unsafe.append(
-                f"{label}: {deletions} of {size} would be deleted ({share} %, more than "
-                f"{round(PRUNE_SHARE * 100)} %)"
-            )
+    def check_share(self, list_key: str, label: str, deletions: int, size: int) -> None:
+        refusal = refusal_of(list_key, label, deletions, size)
+        if refusal is not None:
+            self.refusals.append(refusal)
 
 
 _SINGULAR = {"leads and contacts": "lead or contact", "companies": "company", "CRM items": "CRM item"}

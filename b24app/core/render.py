@@ -9,7 +9,7 @@ import html
 import json
 from collections.abc import Iterable
 
-from .changes import BLOCKED, CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan
+from .changes import BLOCKED, CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan, Refusal
 
 _MARK = {CREATE: "+", UPDATE: "~", DELETE: "-", BLOCKED: "!"}
 _ANSI = {CREATE: "\033[32m", UPDATE: "\033[33m", DELETE: "\033[31m", BLOCKED: "\033[35m"}
@@ -54,6 +54,14 @@ def describe(change: Change) -> str:
     return _q(change.old["name"])
 
 
+def describe_refusal(refusal: Refusal) -> str:
+    """'sources (SOURCE): 4 of 10 would be deleted (40 %, more than 30 %)'."""
+    return (
+        f"{refusal.label}: {refusal.deletions} of {refusal.size} would be deleted ({refusal.percent} %, "
+        f"more than {round(refusal.share * 100)} %)"
+    )
+
+
 def _position(change: Change) -> tuple[int, int]:
     """Where a change is shown in its list: pipeline changes first, then entries by sort."""
     if change.target != ENTRY:
@@ -92,7 +100,7 @@ def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = Non
     lines.append(
         f"Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, {s[BLOCKED]} blocked."
     )
-    for reason in plan.unsafe:
+    for reason in map(describe_refusal, plan.refusals):
         if plan.forced:
             lines.append(paint(BLOCKED, f"Forced past the safety limit: {reason}"))
         else:
@@ -125,7 +133,7 @@ def render_html(plan: Plan) -> str:
         f'<p class="summary">Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, '
         f"{s[BLOCKED]} blocked.</p>"
     )
-    for reason in plan.unsafe:
+    for reason in map(describe_refusal, plan.refusals):
         out.append(f'<p class="unsafe">{html.escape(reason)}</p>')
     out.append("</section>")
     return "\n".join(out)

@@ -68,3 +68,9 @@ def test_only_bitrix_talks_http():
     allowed = {"b24app/bitrix", "b24app/sandbox"}
     bad = [o for o in offenders("b24app", ("requests",)) if not any(o.startswith(a) for a in allowed)]
     assert bad == []
+
+
+def test_nothing_in_the_package_imports_the_command_line():
+    """The CLI sits on top: the demo and the wording it shares with the CLI live below it (no cycle)."""
+    importers = [file for file, names in imports_of("b24app").items() if "b24app.cli" in names]
+    assert importers == []

@@ -26,6 +26,7 @@ from b24app.core.plan import (
     plan,
     with_usage,
 )
+from b24app.core.render import describe_refusal
 
 
 def E(id, name, sort, semantics="process", color=None, system=False, row=None):  # noqa: N802 - a short builder
@@ -134,12 +135,16 @@ def test_prune_threshold_makes_the_plan_unsafe_unless_forced():
     st = with_usage(state(industries=actual), {("entry", "INDUSTRY", f"V{i}"): 0 for i in range(7, 11)})
     result = plan(Template(lists={"industries": desired}), st)
     assert result.summary["delete"] == 4
-    assert result.refused and "4 of 10 would be deleted (40 %" in result.unsafe[0]
+    assert result.refused
+    [refusal] = result.refusals
+    assert (refusal.list, refusal.deletions, refusal.size, refusal.percent) == ("industries", 4, 10, 40)
+    assert (refusal.share, refusal.min_size) == (0.30, 10) and "INDUSTRY" in refusal.label
+    assert describe_refusal(refusal).endswith(": 4 of 10 would be deleted (40 %, more than 30 %)")
     forced = plan(Template(lists={"industries": desired}), st, PlanOptions(force=True))
-    assert forced.unsafe and not forced.refused
+    assert forced.refusals == result.refusals and not forced.refused
     # three of ten (30 %) is within the limit
     desired7 = RefList("industries", entries[:7], prune=True)
-    assert not plan(Template(lists={"industries": desired7}), st).unsafe
+    assert not plan(Template(lists={"industries": desired7}), st).refusals
 
 
 def test_threshold_does_not_apply_to_small_lists():
@@ -147,7 +152,7 @@ def test_threshold_does_not_apply_to_small_lists():
     actual = RefList("deal_types", entries, entity_id="DEAL_TYPE")
     st = with_usage(state(deal_types=actual), {("entry", "DEAL_TYPE", f"V{i}"): 0 for i in range(1, 6)})
     result = plan(Template(lists={"deal_types": RefList("deal_types", entries[:1], prune=True)}), st)
-    assert result.summary["delete"] == 4 and not result.unsafe
+    assert result.summary["delete"] == 4 and not result.refusals
 
 
 def test_uncountable_list_is_never_pruned():
