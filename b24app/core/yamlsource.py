@@ -46,7 +46,8 @@ class YamlIssue:
 
 
 class YamlSyntaxError(Exception):
-    """The text is not YAML; nothing else can be checked."""
+    """The text is not (single-document) YAML, or is beyond a bound of :mod:`.limits`: nothing else
+    can be checked."""
 
     def __init__(self, issue: YamlIssue) -> None:
         super().__init__(issue.message)
