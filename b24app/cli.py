@@ -19,10 +19,10 @@ from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
+from b24app.core.changes import Plan, PlanOptions
 from b24app.core.dump import dump_template
 from b24app.core.limits import MAX_TEMPLATE_BYTES, megabytes
 from b24app.core.model import Template
-from b24app.core.plan import Plan, PlanOptions
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
 from b24app.outcome import ApplyResult

@@ -12,10 +12,10 @@ from dataclasses import replace
 from b24app.bitrix import reader, writer
 from b24app.bitrix.client import Client, Command
 from b24app.bitrix.errors import AccessDenied, TransientError
-from b24app.core.changes import Refusal
+from b24app.core.changes import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, Refusal
 from b24app.core.export import export_warnings, template_from_state
 from b24app.core.model import PortalState, Template
-from b24app.core.plan import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, plan, with_usage
+from b24app.core.plan import plan, with_usage
 from b24app.core.render import describe_refusal
 from b24app.outcome import ApplyResult
 from b24app.progress import APPLYING, COUNTING, CREATING, READING, VERIFYING, Progress, ProgressEvent, quiet
