@@ -21,6 +21,7 @@ from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
 from b24app.core.changes import Plan, PlanOptions
 from b24app.core.dump import dump_template
+from b24app.core.limits import MAX_TEMPLATE_BYTES, megabytes
 from b24app.core.model import Template
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
@@ -29,27 +30,39 @@ from b24app.progress import ProgressEvent
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
+PLAN_FILE_MAX_BYTES = 16 * MAX_TEMPLATE_BYTES  # a plan repeats each change's old and new values
 
 
 class CliError(Exception):
     """An error for the user: printed as one message, exit 1."""
 
 
-def read_text(path: str, what: str) -> str:
-    """A UTF-8 text file ("-" = standard input), or a CliError that says what to do."""
+def read_text(path: str, what: str, limit: int = MAX_TEMPLATE_BYTES) -> str:
+    """A UTF-8 text file ("-" = standard input) of at most ``limit`` bytes, or a CliError that says
+    what to do. Never more than ``limit`` + 1 bytes are read, whatever the file is."""
     if path == "-":
-        return sys.stdin.read()
-    file = Path(path)
-    if file.is_dir():
-        raise CliError(f"{what} {path} is a folder; give the path of a file")
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        file = Path(path)
+        if file.is_dir():
+            raise CliError(f"{what} {path} is a folder; give the path of a file")
+        try:
+            with file.open("rb") as stream:
+                data = stream.read(limit + 1)
+        except FileNotFoundError:
+            raise CliError(f"{what} {path} not found; check the path") from None
+        except OSError as error:
+            raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if len(data) > limit:
+        where = "on standard input" if path == "-" else path
+        raise CliError(
+            f"{what} {where} is larger than {megabytes(limit)}, the most b24app reads; "
+            "give the right file, or split it (10,000 template entries take about 0.7 MB)"
+        )
     try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CliError(f"{what} {path} not found; check the path") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise CliError(f"{what} {path} is not UTF-8 text; save it as UTF-8") from None
-    except OSError as error:
-        raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from None
 
 
 def _read_template(path: str):
@@ -165,7 +178,7 @@ def _saved_plan(path: str | None) -> dict | None:
     if path is None:
         return None
     try:
-        data = json.loads(read_text(path, "plan file"))
+        data = json.loads(read_text(path, "plan file", PLAN_FILE_MAX_BYTES))
         if not isinstance(data, dict) or not isinstance(data.get("checksum"), str):
             raise ValueError
     except ValueError:
