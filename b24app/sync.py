@@ -13,8 +13,19 @@ from b24app.bitrix import reader, writer
 from b24app.bitrix.client import Client, Command
 from b24app.bitrix.errors import AccessDenied, BitrixError, TransientError
 from b24app.core.export import export_warnings, template_from_state
-from b24app.core.model import PortalState, Template
-from b24app.core.plan import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, plan, with_usage
+from b24app.core.matching import match_pipelines, match_smart_process, survivor
+from b24app.core.model import PipelineSet, PortalState, Template
+from b24app.core.plan import (
+    BLOCKED,
+    PIPELINE,
+    SMART_PROCESS,
+    Change,
+    Plan,
+    PlanOptions,
+    pipeline_usage,
+    plan,
+    with_usage,
+)
 
 Progress = Callable[[str], None]
 MAX_STRUCTURE_ROUNDS = 4
@@ -43,8 +54,9 @@ class ApplyResult:
     @property
     def converged(self) -> bool:
         """The re-read portal matches the template (a failed command whose effect is there anyway,
-        such as a create retried after a lost answer, does not count against it)."""
-        return not self.verify.has_changes
+        such as a create retried after a lost answer, does not count against it), and no template
+        entry fits two portal pipelines or smart processes."""
+        return not self.verify.has_changes and not self.verify.conflicts
 
 
 def _quiet(_: str) -> None:
@@ -103,6 +115,8 @@ def apply(
         return result
     _check_write_access(client, read)
     read, created = _create_structure(client, template, options, reviewed, read, result, progress)
+    if created:
+        read = _remove_own_duplicates(client, template, read, created, progress)
     current, read = _plan_with_usage(client, template, read, replace(options, created=created), progress)
     if current.refused:
         raise UnsafePlan(
@@ -137,16 +151,18 @@ def _create_structure(
 ) -> tuple[reader.PortalRead, frozenset[tuple[int, int]]]:
     """Create the missing smart processes and pipelines, in rounds (a new smart process's own
     pipelines need its entityTypeId), each round re-reading the portal in the same batch.
-    Returns the state after that and the pipelines b24app created."""
+    Returns the state after that and the pipelines this run created: the ones that carry its own
+    mark, and the default pipelines of the smart processes that appeared meanwhile."""
     created: set[tuple[int, int]] = set()
+    mark = reader.new_run_mark()
     for _ in range(MAX_STRUCTURE_ROUNDS):
         todo = [c for c in writer.structural(current.changes) if _ready(c)]
         if not todo:
             break
         progress(f"creating {_count(todo)}")
-        before = _pipeline_ids(read.state)
+        types_before = {p.entity_type_id for p in read.state.smart_processes}
         try:
-            outcome = writer.write(client, todo, tail=reader.base_commands(), idempotent=False)
+            outcome = writer.write(client, todo, tail=reader.base_commands(), idempotent=False, mark=mark)
         except TransientError as error:
             # The answer is lost but the pipelines may exist: re-read rather than create them twice.
             progress(
@@ -158,7 +174,7 @@ def _create_structure(
             result.applied += outcome.done
             result.failed += outcome.failed
             read = reader.finish_read(client, outcome.tail, template)
-        created |= _pipeline_ids(read.state) - before
+        created |= _pipeline_ids(read.state, mark, types_before)
         opts = replace(options, created=frozenset(created), force=True)
         current, read = _plan_with_usage(client, template, read, opts, progress)
         if result.failed:
@@ -178,10 +194,67 @@ def _ready(change: Change) -> bool:
     return change.target == SMART_PROCESS or change.scope.entity_type_id is not None
 
 
-def _pipeline_ids(state: PortalState) -> set[tuple[int, int]]:
-    """(entityTypeId, category id) of every pipeline on the portal."""
+def _pipeline_ids(state: PortalState, mark: str, types_before: set[int | None]) -> set[tuple[int, int]]:
+    """(entityTypeId, category id) of the pipelines this run made: those with its mark, and those
+    of smart processes that were not there before."""
     sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
-    return {(ps.entity_type_id or 0, p.id or 0) for ps in sets if ps is not None for p in ps.pipelines}
+    return {
+        (ps.entity_type_id or 0, p.id or 0)
+        for ps in sets
+        if ps is not None
+        for p in ps.pipelines
+        if p.made_by == mark or ps.entity_type_id not in types_before
+    }
+
+
+def _pipeline_pairs(template: Template, state: PortalState) -> list[tuple[PipelineSet, PipelineSet]]:
+    """(template pipelines, portal pipelines) of each section the template manages."""
+    pairs = []
+    if template.deal_pipelines is not None:
+        pairs.append((template.deal_pipelines, state.deal_pipelines))
+    if template.invoice_pipelines is not None and state.invoice_pipelines is not None:
+        pairs.append((template.invoice_pipelines, state.invoice_pipelines))
+    for process in template.smart_processes or ():
+        actual, _ = match_smart_process(process, state.smart_processes)
+        if actual is not None:
+            pairs.append((process.pipelines, actual.pipelines))
+    return pairs
+
+
+def own_duplicates(
+    template: Template, state: PortalState, created: frozenset[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The pipelines this run made that another pipeline now doubles (the same key or name: a run
+    at the same time made it too) and that are not the one every run keeps (the lowest id)."""
+    drop = []
+    for desired, actual in _pipeline_pairs(template, state):
+        etid = actual.entity_type_id or 0
+        _, conflicts = match_pipelines(desired.pipelines, actual.pipelines)
+        for conflict in conflicts.values():
+            keep = survivor(conflict.ids)
+            drop += [(etid, cid) for cid in conflict.ids if cid != keep and (etid, cid) in created]
+    return drop
+
+
+def _remove_own_duplicates(
+    client: Client,
+    template: Template,
+    read: reader.PortalRead,
+    created: frozenset[tuple[int, int]],
+    progress: Progress,
+) -> reader.PortalRead:
+    """Heal a race with another run: delete this run's new, empty pipelines that another run's
+    pipeline doubles, and carry on with that one. Nothing else is ever deleted here."""
+    drop = own_duplicates(template, read.state, created)
+    if not drop:
+        return read
+    counts = reader.count_usage(client, [pipeline_usage(e, c) for e, c in drop])
+    empty = [(e, c) for e, c in drop if counts.get(("pipeline", e, c)) == 0]
+    if not empty:
+        return read
+    progress(f"another run created the same {len(empty)} pipeline(s) at the same time; removing this run's")
+    reply = writer.delete_pipelines(client, empty, tail=reader.base_commands())
+    return reader.finish_read(client, reply, template)
 
 
 def _count(changes: list[Change]) -> str:

@@ -9,6 +9,7 @@ Usage counts are read only for what a plan would delete.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,9 @@ from .client import BatchReply, Client, Command
 from .errors import BitrixError, ProtocolError
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+# b24app marks the pipelines it creates: deals in originatorId (originId holds the template key),
+# invoices and smart processes in the category's code (reference-lists.md §4.1).
+MARK_PREFIX = "b24app:"
 _EXTRA_SEMANTICS = {"success": "success", "failure": "failure", "apology": "failure"}
 
 # Legacy list methods for the CRM objects; everything else is counted with crm.item.list.
@@ -181,6 +185,7 @@ def build_state(
                     key=str(cat["originId"]) if cat.get("originId") else None,
                     sort=_int(cat.get("sort")),
                     id=cid,
+                    made_by=_mark_of(cat, section),
                 )
             )
         return PipelineSet(section, tuple(pipelines), None, etid)
@@ -210,6 +215,16 @@ def build_state(
         ),
         smart_processes=tuple(smart),
     )
+
+
+def new_run_mark() -> str:
+    """The mark one apply leaves on the pipelines it creates: its own, so it can tell them apart."""
+    return MARK_PREFIX + secrets.token_hex(4)
+
+
+def _mark_of(category: Mapping, section: str) -> str | None:
+    value = category.get("originatorId" if section == "deal_pipelines" else "code")
+    return str(value) if value and str(value).startswith(MARK_PREFIX) else None
 
 
 def _with_default_deal_pipeline(categories: list) -> list:

@@ -18,12 +18,12 @@ from .errors import BitrixError
 BATCH_SIZE = 50
 
 
-def command_for(change: Change) -> Command:
-    """The one REST command that carries out a change."""
+def command_for(change: Change, mark: str | None = None) -> Command:
+    """The one REST command that carries out a change; ``mark`` goes on the pipelines it creates."""
     if change.target == ENTRY:
         return _entry_command(change)
     if change.target == PIPELINE:
-        return _pipeline_command(change)
+        return _pipeline_command(change, mark)
     if change.target == SMART_PROCESS:
         return _smart_process_command(change)
     raise ValueError(f"no command for {change.target} {change.action}")
@@ -55,11 +55,13 @@ def _entry_command(change: Change) -> Command:
     raise ValueError(f"entry changes cannot be {change.action}")
 
 
-def _pipeline_command(change: Change) -> Command:
+def _pipeline_command(change: Change, mark: str | None) -> Command:
     etid = change.scope.entity_type_id
     if change.action == CREATE:
         new = change.new or {}
         fields: dict[str, object] = {"name": new["name"]}
+        if mark:
+            fields["originatorId" if etid == catalog.DEAL else "code"] = mark
         if new.get("sort") is not None:
             fields["sort"] = new["sort"]
         if etid == catalog.DEAL and new.get("key"):
@@ -110,13 +112,15 @@ def write(
     *,
     tail: Mapping[str, Command] | None = None,
     idempotent: bool = True,
+    mark: str | None = None,
 ) -> WriteResult:
     """Run the changes in order (batches of ≤50, no halt: every change is tried) and then ``tail``
     (commands that must see the result, such as a re-read) at the end of the last batch.
 
     ``idempotent=False`` for changes that must not happen twice (new pipelines and smart
-    processes): a batch whose answer was lost is then not resent; the caller re-reads instead."""
-    commands = {f"c{n}": command_for(change) for n, change in enumerate(changes)}
+    processes): a batch whose answer was lost is then not resent; the caller re-reads instead.
+    ``mark`` is left on the pipelines created (see reader.new_run_mark)."""
+    commands = {f"c{n}": command_for(change, mark) for n, change in enumerate(changes)}
     tail = dict(tail or {})
     result = WriteResult()
     chunks = _chunks(list(commands.items()), list(tail.items()))
@@ -136,6 +140,22 @@ def write(
             merged_tail = reply
     result.tail = merged_tail
     return result
+
+
+def delete_pipelines(
+    client: Client, pipelines: Sequence[tuple[int, int]], *, tail: Mapping[str, Command]
+) -> BatchReply:
+    """Delete (entityTypeId, category id) pipelines, then run ``tail`` (a re-read); its answers.
+    A deletion Bitrix24 refuses (items arrived meanwhile) leaves the pipeline, and the re-read shows it."""
+    commands = [
+        (f"d{n}", Command("crm.category.delete", {"entityTypeId": etid, "id": cid}))
+        for n, (etid, cid) in enumerate(pipelines)
+    ]
+    reply = None
+    for chunk in _chunks(commands, list(tail.items())):
+        reply = client.batch(dict(chunk), halt=False)
+    assert reply is not None  # the tail is never empty
+    return reply
 
 
 def _chunks(items: list, tail: list) -> list[list]:

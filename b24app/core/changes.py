@@ -110,6 +110,8 @@ class Plan:
     unsafe: tuple[str, ...] = ()  # why the plan is refused unless forced
     needs_usage: tuple[UsageQuery, ...] = ()  # deletions whose usage was not counted yet
     forced: bool = False
+    # template entries that several portal pipelines / smart processes fit: never "in sync"
+    conflicts: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -134,5 +136,6 @@ class Plan:
             "summary": self.summary,
             "unsafe": list(self.unsafe),
             "forced": self.forced,
+            "conflicts": list(self.conflicts),
             "changes": [c.to_json() for c in self.changes],
         }

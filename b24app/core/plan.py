@@ -29,7 +29,8 @@ from .changes import (
     UsageQuery,
 )
 from .checksum import checksum
-from .matching import match_pipelines, match_smart_process
+from .fresh import only_default_extras
+from .matching import KEY, Conflict, match_pipelines, match_smart_process
 from .model import (
     PROCESS,
     SUCCESS,
@@ -57,6 +58,7 @@ __all__ = [
     "Scope",
     "UsageQuery",
     "checksum",
+    "pipeline_usage",
     "plan",
     "with_usage",
 ]
@@ -75,6 +77,7 @@ def plan(template: Template, state: PortalState, options: PlanOptions | None = N
         unsafe=tuple(planner.unsafe),
         needs_usage=tuple(planner.needs_usage),
         forced=options.force,
+        conflicts=tuple(planner.conflicts),
     )
 
 
@@ -86,6 +89,7 @@ class _Planner:
         self.changes: list[Change] = []
         self.unsafe: list[str] = []
         self.needs_usage: list[UsageQuery] = []
+        self.conflicts: list[str] = []
 
     # -- walking the template -------------------------------------------------------------------
 
@@ -136,8 +140,12 @@ class _Planner:
         self.entries(scope, desired, actual, self.prune_of(desired.prune), fresh=False)
 
     def smart_process(self, desired: SmartProcess) -> None:
-        actual = match_smart_process(desired, self.state.smart_processes)
+        actual, conflict = match_smart_process(desired, self.state.smart_processes)
         label = f'smart process "{desired.title}"'
+        if conflict is not None:
+            scope = Scope("smart_processes", label, smart_process=desired.title)
+            self.conflict(scope, SMART_PROCESS, desired.title, _smart_process_conflict(conflict))
+            return
         if actual is None:
             scope = Scope("smart_processes", label, smart_process=desired.title)
             new = {
@@ -173,12 +181,12 @@ class _Planner:
     ) -> None:
         section = desired.section
         etid = entity_type_id if entity_type_id is not None else actual.entity_type_id
-        matched, ambiguous = match_pipelines(desired.pipelines, actual.pipelines)
+        matched, conflicts = match_pipelines(desired.pipelines, actual.pipelines)
         noun = catalog.SECTION_TITLE[section]
         title = f'smart process "{process}", pipeline' if process else noun  # for headings
         next_id = max((p.id or 0 for p in actual.pipelines), default=0) + 1  # ids only grow
         for want in desired.pipelines:
-            if want.name in ambiguous:
+            if want.name in conflicts:
                 scope = Scope(
                     section,
                     f'{title} "{want.name}"',
@@ -186,11 +194,8 @@ class _Planner:
                     pipeline=want.name,
                     smart_process=process,
                 )
-                reason = (
-                    f"{ambiguous[want.name]} {noun}s on the portal have this name; rename all but one in "
-                    "Bitrix24" + (", or give this one a key" if section == "deal_pipelines" else "")
-                )
-                self.changes.append(Change(BLOCKED, PIPELINE, scope, want.name, reason=reason))
+                reason = _pipeline_conflict(conflicts[want.name], noun, want, section)
+                self.conflict(scope, PIPELINE, want.name, reason)
                 continue
             have = matched.get(want.name)
             if have is None and section == "deal_pipelines":
@@ -226,16 +231,33 @@ class _Planner:
                 process,
             )
             self.pipeline_fields(section, scope, want, have)
-            fresh = (etid, have.id) in self.options.created
+            fresh = (etid, have.id) in self.options.created or self.left_fresh(section, want, have, etid)
             prune = self.prune_of(want.stages.prune)
             self.entries(scope, want.stages, stages, prune, fresh=fresh)
         unsure = {
             n
             for want in desired.pipelines
-            if want.name in ambiguous
+            if want.name in conflicts
             for n in (want.name, *want.previous_names)
         }
-        self.pipeline_deletions(desired, actual, matched, etid, process, unsure)
+        in_conflict = {i for c in conflicts.values() for i in c.ids}
+        self.pipeline_deletions(desired, actual, matched, etid, process, unsure, in_conflict)
+
+    def conflict(self, scope: Scope, target: str, key: str, reason: str) -> None:
+        self.conflicts.append(scope.label)
+        self.changes.append(Change(BLOCKED, target, scope, key, reason=reason))
+
+    def left_fresh(self, section: str, want: Pipeline, have: Pipeline, etid: int | None) -> bool:
+        """A pipeline b24app made (it carries the mark) that still holds, beside the template's
+        stages, only the untouched default stages Bitrix24 gave it, and no items: a run stopped
+        right after creating it. It is finished as a new one. Never a pipeline without the mark."""
+        if not have.made_by or have.default or not only_default_extras(section, have.stages, want.stages):
+            return False
+        count = self.state.usage.pipelines.get((etid or 0, have.id or 0))
+        if count is None:
+            self.needs_usage.append(pipeline_usage(etid, have.id))
+            return False
+        return count == 0
 
     def long_ids_of_new_deal_pipeline(
         self, want: Pipeline, number: int, etid: int | None, process: str | None
@@ -296,11 +318,14 @@ class _Planner:
         etid: int | None,
         process: str | None,
         unsure: set[str],
+        in_conflict: set[int],
     ) -> None:
         """With prune, delete the portal's pipelines the template does not name (never one whose name
         the template gives to an ambiguous pipeline)."""
         kept = {id(p) for p in matched.values()}
-        extra = [p for p in actual.pipelines if id(p) not in kept and p.name not in unsure]
+        extra = [
+            p for p in actual.pipelines if id(p) not in kept and p.name not in unsure and p.id not in in_conflict
+        ]
         if not extra or not self.prune_of(desired.prune):
             return
         noun = catalog.SECTION_TITLE[desired.section]
@@ -321,11 +346,9 @@ class _Planner:
                 reason = "it is the default pipeline, which Bitrix24 cannot delete; rename it in the template instead"
                 self.changes.append(Change(BLOCKED, PIPELINE, scope, have.name, reason=reason))
                 continue
-            key = ("pipeline", etid, have.id)
             count = self.state.usage.pipelines.get((etid or 0, have.id or 0))
             if count is None:
-                field_name = "CATEGORY_ID" if etid == catalog.DEAL else "categoryId"
-                self.needs_usage.append(UsageQuery(key, ((etid or 0, field_name, have.id),)))
+                self.needs_usage.append(pipeline_usage(etid, have.id))
                 continue
             if count:
                 noun = catalog.SPECS[catalog.SECTION_STAGE_KIND[desired.section]].item_noun
@@ -494,6 +517,35 @@ def _count_of(count: int, noun: str) -> str:
 
 
 # -- small helpers ----------------------------------------------------------------------------------
+
+
+def pipeline_usage(etid: int | None, category_id: int | None) -> UsageQuery:
+    """The count of the items in one pipeline (it is empty when the answer is 0)."""
+    field_name = "CATEGORY_ID" if etid == catalog.DEAL else "categoryId"
+    return UsageQuery(("pipeline", etid, category_id), ((etid or 0, field_name, category_id),))
+
+
+def _pipeline_conflict(conflict: Conflict, noun: str, want: Pipeline, section: str) -> str:
+    ids = ", ".join(str(i) for i in conflict.ids)
+    if conflict.by == KEY:
+        return (
+            f"conflict: {len(conflict.ids)} {noun}s on the portal have the key {want.key!r} (ids {ids}), "
+            f"as two applies at once leave them; keep one (b24app keeps the lowest id) and delete the "
+            "others in Bitrix24 once they are empty, then apply again"
+        )
+    return (
+        f"conflict: {len(conflict.ids)} {noun}s on the portal have this name (ids {ids}); rename or "
+        "delete all but one in Bitrix24" + (", or give this one a key" if section == "deal_pipelines" else "")
+    )
+
+
+def _smart_process_conflict(conflict: Conflict) -> str:
+    ids = ", ".join(str(i) for i in conflict.ids)
+    return (
+        f"conflict: {len(conflict.ids)} smart processes on the portal have this {conflict.by} "
+        f"(entityTypeIds {ids}); delete the empty duplicates or rename all but one in Bitrix24, then "
+        "apply again"
+    )
 
 
 def _full_id(prefix: str, entry_id: str) -> str:
