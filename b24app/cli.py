@@ -8,10 +8,11 @@ never a traceback, never a secret.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from b24app.core.dump import dump_template
 from b24app.core.plan import Plan, PlanOptions
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
+from b24app.lock import LOCK_DIR_ENV, FileLock, PortalBusy
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
@@ -193,14 +195,15 @@ def cmd_apply(args) -> int:
         sys.stdout.flush()
 
     try:
-        result = sync.apply(
-            client,
-            template,
-            _options(args),
-            expected_checksum=saved and saved["checksum"],
-            progress=_progress(args),
-            on_plan=show,
-        )
+        with _portal_lock(client.domain, wait=not args.no_wait):
+            result = sync.apply(
+                client,
+                template,
+                _options(args),
+                expected_checksum=saved and saved["checksum"],
+                progress=_progress(args),
+                on_plan=show,
+            )
     except sync.PlanChanged as error:
         was = saved.get("summary") if saved else None
         if isinstance(was, dict):
@@ -235,11 +238,41 @@ def cmd_apply(args) -> int:
         )
         return EXIT_OK
     remaining = [c for c in result.verify.changes if c.action != "blocked"]
-    print(f"Not converged: {len(result.failed)} change(s) failed; {len(remaining)} difference(s) remain:")
+    conflicts = f"; {len(result.verify.conflicts)} conflict(s)" if result.verify.conflicts else ""
+    print(
+        f"Not converged: {len(result.failed)} change(s) failed; {len(remaining)} difference(s) remain"
+        f"{conflicts}:"
+    )
     for change in remaining:
         print(f"  {change.scope.label}: {change.action} {change.key}")
+    for label in result.verify.conflicts:
+        print(f"  {label}: conflict (several portal entries fit it; see the plan above)")
     print("Fix what the messages say; running apply again is safe.")
     return EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _portal_lock(domain: str, *, wait: bool) -> Iterator[None]:
+    """One apply per portal on this machine: wait for another run (saying so), or fail with --no-wait."""
+    locks = FileLock()
+
+    def waiting() -> None:
+        _stderr(f"another b24app run is applying to {domain}; waiting… (use --no-wait to fail at once)")
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locks.hold(domain, wait=wait, on_wait=waiting))
+        except PortalBusy:
+            raise CliError(
+                f"another b24app run is applying to {domain}; try again when it has finished, "
+                "or leave out --no-wait to wait for it"
+            ) from None
+        except OSError as error:
+            raise CliError(
+                f"cannot take the lock for {domain} in {locks.directory}: {error.strerror or error}; "
+                f"set {LOCK_DIR_ENV} to a writable folder"
+            ) from None
+        yield
 
 
 def _summary_text(summary: dict) -> str:
@@ -320,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="accept a prune above the safety threshold")
     p.add_argument("--plan", metavar="PLAN.json", help="refuse if the portal changed since this plan")
     p.add_argument("--yes", action="store_true", help="confirm: really change the portal")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once if another b24app run is applying to this portal (default: wait for it)",
+    )
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("export", help="write a template from a portal")

@@ -324,7 +324,9 @@ class _Planner:
         the template gives to an ambiguous pipeline)."""
         kept = {id(p) for p in matched.values()}
         extra = [
-            p for p in actual.pipelines if id(p) not in kept and p.name not in unsure and p.id not in in_conflict
+            p
+            for p in actual.pipelines
+            if id(p) not in kept and p.name not in unsure and p.id not in in_conflict
         ]
         if not extra or not self.prune_of(desired.prune):
             return
