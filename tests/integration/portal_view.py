@@ -41,5 +41,7 @@ def portal_view(client: Client) -> dict:
                 "key": cat.get("originId") or None,
                 "stages": sorted(by_entity.get(list_id, []), key=lambda r: (r[2], r[0])),
             }
-    view["lists"] = {k: sorted(v, key=lambda r: (r[2], r[0])) for k, v in by_entity.items() if k not in pipeline_lists}
+    view["lists"] = {
+        k: sorted(v, key=lambda r: (r[2], r[0])) for k, v in by_entity.items() if k not in pipeline_lists
+    }
     return view
