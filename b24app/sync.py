@@ -198,13 +198,20 @@ def _pipeline_ids(state: PortalState, mark: str, types_before: set[int | None]) 
     """(entityTypeId, category id) of the pipelines this run made: those with its mark, and those
     of smart processes that were not there before."""
     sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
-    return {
+    marked = {
         (ps.entity_type_id or 0, p.id or 0)
         for ps in sets
         if ps is not None
         for p in ps.pipelines
-        if p.made_by == mark or ps.entity_type_id not in types_before
+        if p.made_by == mark
     }
+    new_types = {
+        (sp.entity_type_id or 0, p.id or 0)
+        for sp in state.smart_processes
+        if sp.entity_type_id not in types_before
+        for p in sp.pipelines.pipelines
+    }
+    return marked | new_types
 
 
 def _pipeline_pairs(template: Template, state: PortalState) -> list[tuple[PipelineSet, PipelineSet]]:

@@ -1,0 +1,165 @@
+"""Two applies of the example template at once against one fresh portal (the lock bypassed: two
+threads call sync.apply with their own clients), so that the engine's own healing is what is proven.
+
+Each run's progress lines are where the runs are ordered: a hook holds one run at a step until the
+other has reached another, so both orders of arrival are played out exactly, not by luck."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from b24app import sync
+from b24app.core.template import load_template
+from b24app.sandbox.server import Sandbox
+
+from .conftest import make_client
+from .portal_view import portal_view
+
+STEP = 10.0  # seconds a run may wait for the other before the test gives up (a deadlock guard)
+
+
+@pytest.fixture(scope="module")
+def clean_view(example_path):
+    example = load_template(example_path.read_text(encoding="utf-8"), source=str(example_path))
+    with Sandbox(host="127.0.0.1", port=0, portals=1, lang="ru") as box:
+        client = make_client(box.portals[0].webhook_url)
+        assert sync.apply(client, example).converged
+        return portal_view(client)
+
+
+class Run(threading.Thread):
+    """One sync.apply in a thread; ``on(message)`` is called with each progress line."""
+
+    def __init__(self, webhook: str, template, on: Callable[[str], None]) -> None:
+        super().__init__(daemon=True)
+        self.webhook, self.template, self.on = webhook, template, on
+        self.lines: list[str] = []
+        self.result: sync.ApplyResult | None = None
+        self.error: BaseException | None = None
+
+    def progress(self, message: str) -> None:
+        self.lines.append(message)
+        self.on(message)
+
+    def run(self) -> None:
+        try:
+            self.result = sync.apply(make_client(self.webhook), self.template, progress=self.progress)
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            self.error = error
+
+
+def wait(event: threading.Event) -> None:
+    assert event.wait(STEP), "the other run never got there"
+
+
+def one_pipeline_per_key(webhook: str) -> None:
+    categories = make_client(webhook).call("crm.category.list", {"entityTypeId": 2}).result["categories"]
+    keys = [c["originId"] for c in categories if c.get("originId")]
+    assert sorted(keys) == ["install", "service"]
+
+
+def play(first: Run, second: Run) -> None:
+    first.start()
+    second.start()
+    for run in (first, second):
+        run.join(3 * STEP)
+        assert not run.is_alive() and run.error is None, run.error
+
+
+def removed_own(run: Run) -> bool:
+    return any("another run created the same" in line for line in run.lines)
+
+
+def test_a_creation_that_arrives_after_the_first_runs_reread(sandbox, webhook, example, clean_view):
+    """A creates and re-reads alone; B, which read the portal before A created anything, creates the
+    same pipelines, sees A's older ones and removes its own. A's verification sees B's duplicates:
+    it must not say "verified"."""
+    b_read, a_created, b_created, a_done = (threading.Event() for _ in range(4))
+
+    def a(message: str) -> None:
+        if message.startswith("creating"):
+            wait(b_read)
+        elif message.startswith("applying"):
+            a_created.set()
+            wait(b_created)
+
+    def b(message: str) -> None:
+        if message.startswith("creating"):
+            b_read.set()
+            wait(a_created)
+        elif message.startswith("another run created the same"):
+            b_created.set()
+            wait(a_done)
+
+    first, second = Run(webhook, example, a), Run(webhook, example, b)
+    first.start()
+    second.start()
+    first.join(3 * STEP)
+    a_done.set()
+    second.join(3 * STEP)
+    assert first.error is None and second.error is None
+    assert removed_own(second) and not removed_own(first)
+    assert not first.result.converged and first.result.verify.conflicts  # honest: duplicates were there
+    assert second.result.converged
+    one_pipeline_per_key(webhook)
+    assert portal_view(make_client(webhook)) == clean_view
+
+
+def test_a_creation_that_arrives_before_the_first_runs_reread(sandbox, webhook, example, clean_view):
+    """A's answer to its creation is lost; before A re-reads, B creates the same pipelines. Both see
+    both: they agree to keep A's (the lower ids); B removes its own and finishes A's pipelines,
+    whose default stages it recognises by A's mark."""
+    b_read, a_created, b_done = (threading.Event() for _ in range(3))
+
+    def a(message: str) -> None:
+        if message.startswith("creating"):
+            wait(b_read)
+            sandbox.set_faults(0, drop=1)  # only A's creation is in flight now
+        elif message.startswith("no answer while creating"):
+            a_created.set()
+            wait(b_done)
+
+    def b(message: str) -> None:
+        if message.startswith("creating"):
+            b_read.set()
+            wait(a_created)
+
+    first, second = Run(webhook, example, a), Run(webhook, example, b)
+    first.start()
+    second.start()
+    second.join(3 * STEP)
+    b_done.set()
+    first.join(3 * STEP)
+    assert first.error is None and second.error is None
+    assert removed_own(second) and not removed_own(first)
+    assert first.result.converged and second.result.converged
+    one_pipeline_per_key(webhook)
+    assert portal_view(make_client(webhook)) == clean_view
+
+
+@pytest.mark.parametrize("stagger", [0.0, 0.05])
+@pytest.mark.parametrize("order", ["a-first", "b-first"])
+def test_free_running_applies_with_a_wide_window(example, clean_view, order, stagger):
+    """No hooks: the sandbox holds every creation for 0.3 s, so a run started up to then still sees
+    no pipelines and creates them too. Whatever the timing, one pipeline per key remains."""
+    with Sandbox(host="127.0.0.1", port=0, portals=1, lang="ru") as box:
+        webhook = box.portals[0].webhook_url
+        box.set_faults(0, method_latency={"crm.category.add": 0.3})
+        delay = threading.Event()
+
+        def late(message: str) -> None:
+            if message.startswith("reading"):
+                delay.wait(stagger)
+
+        runs = [Run(webhook, example, lambda _: None), Run(webhook, example, late)]
+        if order == "b-first":
+            runs.reverse()
+        play(*runs)
+        assert sum(removed_own(r) for r in runs) == 1  # the window was hit, and healed once
+        one_pipeline_per_key(webhook)
+        assert portal_view(make_client(webhook)) == clean_view
+        again = sync.apply(make_client(webhook), example)
+        assert again.converged and not again.applied
