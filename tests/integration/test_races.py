@@ -163,3 +163,38 @@ def test_free_running_applies_with_a_wide_window(example, clean_view, order, sta
         assert portal_view(make_client(webhook)) == clean_view
         again = sync.apply(make_client(webhook), example)
         assert again.converged and not again.applied
+
+
+def test_a_run_never_removes_the_other_runs_duplicate(sandbox, webhook, example, clean_view):
+    """A's answer to its creation is lost and it re-reads while B's duplicates (higher ids) still
+    exist: A keeps its own and leaves B's alone — they carry B's mark, not A's. B removes them."""
+    b_read, a_created, b_healing, a_done = (threading.Event() for _ in range(4))
+
+    def a(message: str) -> None:
+        if message.startswith("creating"):
+            wait(b_read)
+            sandbox.set_faults(0, drop=1)
+        elif message.startswith("no answer while creating"):
+            a_created.set()
+            wait(b_healing)
+
+    def b(message: str) -> None:
+        if message.startswith("creating"):
+            b_read.set()
+            wait(a_created)
+        elif message.startswith("another run created the same"):
+            b_healing.set()
+            wait(a_done)
+
+    first, second = Run(webhook, example, a), Run(webhook, example, b)
+    first.start()
+    second.start()
+    first.join(3 * STEP)
+    a_done.set()
+    second.join(3 * STEP)
+    assert first.error is None and second.error is None
+    assert removed_own(second) and not removed_own(first)
+    assert not first.result.converged and first.result.verify.conflicts
+    assert second.result.converged and not second.result.failed
+    one_pipeline_per_key(webhook)
+    assert portal_view(make_client(webhook)) == clean_view
