@@ -255,11 +255,12 @@ def _remove_own_duplicates(
     drop = own_duplicates(template, read.state, created)
     if not drop:
         return read
+    progress(f"another run created the same {len(drop)} pipeline(s) at the same time")
     counts = reader.count_usage(client, [pipeline_usage(e, c) for e, c in drop])
     empty = [(e, c) for e, c in drop if counts.get(("pipeline", e, c)) == 0]
     if not empty:
         return read
-    progress(f"another run created the same {len(empty)} pipeline(s) at the same time; removing this run's")
+    progress(f"removing this run's {len(empty)} empty duplicate(s); carrying on with the other run's")
     reply = writer.delete_pipelines(client, empty, tail=reader.base_commands())
     return reader.finish_read(client, reply, template)
 

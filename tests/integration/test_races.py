@@ -70,7 +70,7 @@ def play(first: Run, second: Run) -> None:
 
 
 def removed_own(run: Run) -> bool:
-    return any("another run created the same" in line for line in run.lines)
+    return any(line.startswith("removing this run's") for line in run.lines)
 
 
 def test_a_creation_that_arrives_after_the_first_runs_reread(sandbox, webhook, example, clean_view):
@@ -198,3 +198,39 @@ def test_a_run_never_removes_the_other_runs_duplicate(sandbox, webhook, example,
     assert second.result.converged and not second.result.failed
     one_pipeline_per_key(webhook)
     assert portal_view(make_client(webhook)) == clean_view
+
+
+def test_a_duplicate_that_got_items_meanwhile_is_kept(sandbox, webhook, example):
+    """B made duplicates; before it removes them a deal lands in one. That one stays, and B says the
+    portal does not match (a conflict a person must settle)."""
+    b_read, a_done = threading.Event(), threading.Event()
+    client = make_client(webhook)
+
+    def a(message: str) -> None:
+        if message.startswith("creating"):
+            wait(b_read)
+
+    def b(message: str) -> None:
+        if message.startswith("creating"):
+            b_read.set()
+            wait(a_done)
+        elif message.startswith("another run created the same"):
+            categories = client.call("crm.category.list", {"entityTypeId": 2}).result["categories"]
+            newest = max(int(c["id"]) for c in categories if c.get("originId") == "install")
+            fields = {"TITLE": "Монтаж кондиционера", "CATEGORY_ID": newest}
+            client.call("crm.deal.add", {"fields": fields})
+
+    first, second = Run(webhook, example, a), Run(webhook, example, b)
+    first.start()
+    second.start()
+    first.join(3 * STEP)  # B read the portal before A created anything, and waits until A is done
+    a_done.set()
+    second.join(3 * STEP)
+    assert first.error is None and second.error is None
+    assert not second.result.converged and second.result.verify.conflicts == ('deal pipeline "Монтаж"',)
+    categories = client.call("crm.category.list", {"entityTypeId": 2}).result["categories"]
+    assert sorted(c.get("originId") for c in categories if c.get("originId")) == [
+        "install",
+        "install",
+        "service",
+    ]
