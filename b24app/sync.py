@@ -22,7 +22,6 @@ from b24app.core.plan import (
     Change,
     Plan,
     PlanOptions,
-    pipeline_usage,
     plan,
     with_usage,
 )
@@ -250,18 +249,16 @@ def _remove_own_duplicates(
     created: frozenset[tuple[int, int]],
     progress: Progress,
 ) -> reader.PortalRead:
-    """Heal a race with another run: delete this run's new, empty pipelines that another run's
-    pipeline doubles, and carry on with that one. Nothing else is ever deleted here."""
+    """Heal a race with another run: delete this run's new pipelines that another run's pipeline
+    doubles, and carry on with that one. Nothing else is ever deleted here."""
     drop = own_duplicates(template, read.state, created)
     if not drop:
         return read
     progress(f"another run created the same {len(drop)} pipeline(s) at the same time")
-    counts = reader.count_usage(client, [pipeline_usage(e, c) for e, c in drop])
-    empty = [(e, c) for e, c in drop if counts.get(("pipeline", e, c)) == 0]
-    if not empty:
-        return read
-    progress(f"removing this run's {len(empty)} empty duplicate(s); carrying on with the other run's")
-    reply = writer.delete_pipelines(client, empty, tail=reader.base_commands())
+    # Bitrix24 refuses to delete a pipeline that holds items (reference-lists.md §4.3): one that got
+    # items meanwhile stays, and the re-read shows the conflict.
+    progress(f"removing this run's {len(drop)} duplicate(s); carrying on with the other run's")
+    reply = writer.delete_pipelines(client, drop, tail=reader.base_commands())
     return reader.finish_read(client, reply, template)
 
 
