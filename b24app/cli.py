@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from b24app import sync
-from b24app.bitrix.auth import WebhookAuth
+from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
@@ -88,10 +88,9 @@ def _client(portal: str | None) -> Client:
             "https://example.bitrix24.ru/rest/1/abc123/"
         )
     try:
-        auth = WebhookAuth(portal)
+        return connect(portal)
     except ValueError as error:
         raise CliError(f"{error} (from {source})") from None
-    return Client(auth)
 
 
 def _stderr(message: str) -> None:

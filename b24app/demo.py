@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 
 from b24app import sync
-from b24app.bitrix.auth import WebhookAuth
-from b24app.bitrix.client import Client
+from b24app.bitrix import connect
 from b24app.core.render import render_text
 from b24app.core.template import load_template
 from b24app.sandbox.server import Sandbox
@@ -34,7 +33,7 @@ def run_demo(
     try:
         portal = sandbox.portals[0]
         _say(f"Sandbox: an emulated Bitrix24 portal ({lang}) is running at {portal.base_url}")
-        client = Client(WebhookAuth(portal.webhook_url))
+        client = connect(portal.webhook_url)
         plan, _ = sync.make_plan(client, template)
         _say(f"\n$ b24app plan {source} --portal <sandbox webhook>")
         sys.stdout.write(render_text(plan, color=color))
