@@ -174,6 +174,7 @@ def _create_structure(
             result.failed += outcome.failed
             read = reader.finish_read(client, outcome.tail, template)
         created |= _pipeline_ids(read.state, mark, types_before)
+        _mark_new_types_pipelines(client, read.state, mark, types_before)
         opts = replace(options, created=frozenset(created), force=True)
         current, read = _plan_with_usage(client, template, read, opts, progress)
         if result.failed:
@@ -211,6 +212,23 @@ def _pipeline_ids(state: PortalState, mark: str, types_before: set[int | None]) 
         for p in sp.pipelines.pipelines
     }
     return marked | new_types
+
+
+def _mark_new_types_pipelines(
+    client: Client, state: PortalState, mark: str, types_before: set[int | None]
+) -> None:
+    """Bitrix24 makes a new smart process's default pipeline itself: mark it as this run's too, so
+    that a rerun after a crash recognises it (the returned state is not re-read: the mark is only
+    read by later runs)."""
+    pipelines = [
+        (sp.entity_type_id or 0, p.id or 0)
+        for sp in state.smart_processes
+        if sp.entity_type_id not in types_before
+        for p in sp.pipelines.pipelines
+        if p.made_by is None
+    ]
+    if pipelines:
+        writer.mark_pipelines(client, pipelines, mark)
 
 
 def _pipeline_pairs(template: Template, state: PortalState) -> list[tuple[PipelineSet, PipelineSet]]:

@@ -158,6 +158,16 @@ def delete_pipelines(
     return reply
 
 
+def mark_pipelines(client: Client, pipelines: Sequence[tuple[int, int]], mark: str) -> None:
+    """Leave b24app's mark on smart-process pipelines that Bitrix24 created for it."""
+    commands = [
+        (f"m{n}", Command("crm.category.update", {"entityTypeId": etid, "id": cid, "fields": {"code": mark}}))
+        for n, (etid, cid) in enumerate(pipelines)
+    ]
+    for chunk in _chunks(commands, []):
+        client.batch(dict(chunk), halt=False)
+
+
 def _chunks(items: list, tail: list) -> list[list]:
     """Split into batches of ≤50 keeping order; the tail goes whole into the last batch."""
     if len(tail) > BATCH_SIZE:

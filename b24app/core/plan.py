@@ -251,7 +251,7 @@ class _Planner:
         """A pipeline b24app made (it carries the mark) that still holds, beside the template's
         stages, only the untouched default stages Bitrix24 gave it, and no items: a run stopped
         right after creating it. It is finished as a new one. Never a pipeline without the mark."""
-        if not have.made_by or have.default or not only_default_extras(section, have.stages, want.stages):
+        if not have.made_by or not only_default_extras(section, have.stages, want.stages):
             return False
         count = self.state.usage.pipelines.get((etid or 0, have.id or 0))
         if count is None:
