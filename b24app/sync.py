@@ -114,8 +114,6 @@ def apply(
         return result
     _check_write_access(client, read)
     read, created = _create_structure(client, template, options, reviewed, read, result, progress)
-    if created:
-        read = _remove_own_duplicates(client, template, read, created, progress)
     current, read = _plan_with_usage(client, template, read, replace(options, created=created), progress)
     if current.refused:
         raise UnsafePlan(
@@ -151,8 +149,10 @@ def _create_structure(
     """Create the missing smart processes and pipelines, in rounds (a new smart process's own
     pipelines need its entityTypeId), each round re-reading the portal in the same batch.
     Returns the state after that and the pipelines this run created: the ones that carry its own
-    mark, and the default pipelines of the smart processes that appeared meanwhile."""
+    mark, and the default pipelines of the smart processes that appeared meanwhile. After each
+    round, what another run created at the same time is taken over (see _remove_own_duplicates)."""
     created: set[tuple[int, int]] = set()
+    own_types: set[int] = set()  # entityTypeIds of the smart processes this run created
     mark = reader.new_run_mark()
     for _ in range(MAX_STRUCTURE_ROUNDS):
         todo = [c for c in writer.structural(current.changes) if _ready(c)]
@@ -172,9 +172,11 @@ def _create_structure(
         else:
             result.applied += outcome.done
             result.failed += outcome.failed
+            own_types |= _created_types(todo, outcome)
             read = reader.finish_read(client, outcome.tail, template)
         created |= _pipeline_ids(read.state, mark, types_before)
         _mark_new_types_pipelines(client, read.state, mark, types_before)
+        read = _remove_own_duplicates(client, template, read, frozenset(created), own_types, progress)
         opts = replace(options, created=frozenset(created), force=True)
         current, read = _plan_with_usage(client, template, read, opts, progress)
         if result.failed:
@@ -245,6 +247,33 @@ def _pipeline_pairs(template: Template, state: PortalState) -> list[tuple[Pipeli
     return pairs
 
 
+def _created_types(todo: list[Change], outcome: writer.WriteResult) -> set[int]:
+    """entityTypeIds of the smart processes this batch created, from Bitrix24's answers."""
+    types = set()
+    for n, change in enumerate(todo):
+        answer = outcome.results.get(f"c{n}")
+        if (
+            change.target == SMART_PROCESS
+            and isinstance(answer, dict)
+            and isinstance(answer.get("type"), dict)
+        ):
+            types.add(int(answer["type"]["entityTypeId"]))
+    return types
+
+
+def own_duplicate_types(template: Template, state: PortalState, own_types: set[int]) -> list[int]:
+    """crm.type ids of the smart processes this run made that another one now doubles (the same
+    code or title) and that are not the one every run keeps (the lowest entityTypeId)."""
+    type_ids = {p.entity_type_id: p.type_id for p in state.smart_processes}
+    drop = []
+    for process in template.smart_processes or ():
+        _, conflict = match_smart_process(process, state.smart_processes)
+        if conflict is not None:
+            keep = survivor(conflict.ids)
+            drop += [type_ids[e] for e in conflict.ids if e != keep and e in own_types and type_ids.get(e)]
+    return drop
+
+
 def own_duplicates(
     template: Template, state: PortalState, created: frozenset[tuple[int, int]]
 ) -> list[tuple[int, int]]:
@@ -265,19 +294,28 @@ def _remove_own_duplicates(
     template: Template,
     read: reader.PortalRead,
     created: frozenset[tuple[int, int]],
+    own_types: set[int],
     progress: Progress,
 ) -> reader.PortalRead:
-    """Heal a race with another run: delete this run's new pipelines that another run's pipeline
-    doubles, and carry on with that one. Nothing else is ever deleted here."""
-    drop = own_duplicates(template, read.state, created)
-    if not drop:
+    """Heal a race with another run: delete this run's new smart processes and pipelines that
+    another run's one doubles, and carry on with that one. Nothing else is ever deleted here."""
+    types = own_duplicate_types(template, read.state, own_types)
+    pipelines = own_duplicates(template, read.state, created)
+    if not types and not pipelines:
         return read
-    progress(f"another run created the same {len(drop)} pipeline(s) at the same time")
-    # Bitrix24 refuses to delete a pipeline that holds items (reference-lists.md §4.3): one that got
-    # items meanwhile stays, and the re-read shows the conflict.
-    progress(f"removing this run's {len(drop)} duplicate(s); carrying on with the other run's")
-    reply = writer.delete_pipelines(client, drop, tail=reader.base_commands())
+    progress(f"another run created the same {_count_of(types, pipelines)} at the same time")
+    # Bitrix24 refuses to delete a pipeline or smart process that holds items (reference-lists.md
+    # §4.3, §5): one that got items meanwhile stays, and the re-read shows the conflict.
+    progress(
+        f"removing this run's {len(types) + len(pipelines)} duplicate(s); carrying on with the other run's"
+    )
+    reply = writer.delete_duplicates(client, pipelines, types, tail=reader.base_commands())
     return reader.finish_read(client, reply, template)
+
+
+def _count_of(types: list[int], pipelines: list[tuple[int, int]]) -> str:
+    parts = [f"{len(types)} smart process(es)"] if types else []
+    return ", ".join(parts + ([f"{len(pipelines)} pipeline(s)"] if pipelines else []))
 
 
 def _count(changes: list[Change]) -> str:

@@ -142,12 +142,18 @@ def write(
     return result
 
 
-def delete_pipelines(
-    client: Client, pipelines: Sequence[tuple[int, int]], *, tail: Mapping[str, Command]
+def delete_duplicates(
+    client: Client,
+    pipelines: Sequence[tuple[int, int]],
+    types: Sequence[int],
+    *,
+    tail: Mapping[str, Command],
 ) -> BatchReply:
-    """Delete (entityTypeId, category id) pipelines, then run ``tail`` (a re-read); its answers.
-    A deletion Bitrix24 refuses (items arrived meanwhile) leaves the pipeline, and the re-read shows it."""
-    commands = [
+    """Delete (entityTypeId, category id) pipelines and smart processes (crm.type ids), then run
+    ``tail`` (a re-read); its answers. A deletion Bitrix24 refuses (items arrived meanwhile) leaves
+    the pipeline or smart process, and the re-read shows it."""
+    commands = [(f"t{n}", Command("crm.type.delete", {"id": type_id})) for n, type_id in enumerate(types)]
+    commands += [
         (f"d{n}", Command("crm.category.delete", {"entityTypeId": etid, "id": cid}))
         for n, (etid, cid) in enumerate(pipelines)
     ]

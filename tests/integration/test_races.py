@@ -17,6 +17,7 @@ from b24app.sandbox.server import Sandbox
 
 from .conftest import make_client
 from .portal_view import portal_view
+from .test_crash_recovery import SMART, smart_view
 
 STEP = 10.0  # seconds a run may wait for the other before the test gives up (a deadlock guard)
 
@@ -234,3 +235,36 @@ def test_a_duplicate_that_got_items_meanwhile_is_kept(sandbox, webhook, example)
         "install",
         "service",
     ]
+
+
+def test_two_runs_creating_one_smart_process(sandbox, webhook):
+    """Both runs read the portal before either created the smart process; B creates it (and the
+    invoice pipeline) again after A finished, sees A's older ones, removes its own and carries on."""
+    template = load_template(SMART, source="smart.yaml")
+    with Sandbox(host="127.0.0.1", port=0, portals=1, lang="ru") as box:
+        client = make_client(box.portals[0].webhook_url)
+        assert sync.apply(client, template).converged
+        clean = smart_view(client)
+    b_read, a_done = threading.Event(), threading.Event()
+
+    def a(message: str) -> None:
+        if message.startswith("creating 1 smart process"):
+            wait(b_read)
+
+    def b(message: str) -> None:
+        if message.startswith("creating 1 smart process"):
+            b_read.set()
+            wait(a_done)
+
+    first, second = Run(webhook, template, a), Run(webhook, template, b)
+    first.start()
+    second.start()
+    first.join(3 * STEP)
+    a_done.set()
+    second.join(3 * STEP)
+    assert first.error is None and second.error is None
+    assert removed_own(second) and not removed_own(first)
+    assert first.result.converged and second.result.converged
+    types = make_client(webhook).call("crm.type.list", {}).result["types"]
+    assert [t["code"] for t in types] == ["purchases"]
+    assert smart_view(make_client(webhook)) == clean
