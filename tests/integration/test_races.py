@@ -1,8 +1,9 @@
 """Two applies of the example template at once against one fresh portal (the lock bypassed: two
 threads call sync.apply with their own clients), so that the engine's own healing is what is proven.
 
-Each run's progress lines are where the runs are ordered: a hook holds one run at a step until the
-other has reached another, so both orders of arrival are played out exactly, not by luck."""
+Each run's progress events (read as the lines the command line prints for them) are where the runs
+are ordered: a hook holds one run at a step until the other has reached another, so both orders
+of arrival are played out exactly, not by luck."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from collections.abc import Callable
 import pytest
 
 from b24app import sync
+from b24app.console import progress_text
 from b24app.core.template import load_template
+from b24app.progress import ProgressEvent
 from b24app.sandbox.server import Sandbox
 
 from .conftest import make_client
@@ -41,7 +44,8 @@ class Run(threading.Thread):
         self.result: sync.ApplyResult | None = None
         self.error: BaseException | None = None
 
-    def progress(self, message: str) -> None:
+    def progress(self, event: ProgressEvent) -> None:
+        message = progress_text(event)
         self.lines.append(message)
         self.on(message)
 

@@ -1,14 +1,14 @@
-"""The stages Bitrix24 puts into a pipeline it has just created, and whether a pipeline still holds
-only those beside the template's stages (reference-lists.md §4.4).
+"""The stages Bitrix24 puts into a pipeline it has just created (reference-lists.md §4.4), and which
+of a pipeline's stages are still exactly so.
 
-A pipeline that b24app created and whose extra stages are still exactly these — untouched, and
-the pipeline holding no items — is treated as new on a later run (after a crash just after the
-creation), so its leftover default stages are removed as in a clean run.
+The reader marks those on each pipeline (Pipeline.as_created); the plan treats a pipeline b24app
+made whose extra stages are all still so, and which holds no items, as new on a later run (after
+a crash just after the creation), so its leftover default stages are removed as in a clean run.
 """
 
 from __future__ import annotations
 
-from .model import FAILURE, PROCESS, SUCCESS, RefList
+from b24app.core.model import FAILURE, PROCESS, SUCCESS, RefList
 
 # (id, (Russian name, English name), sort, colour, semantics) per pipeline section.
 _DEAL = (
@@ -50,24 +50,20 @@ def _default_id(section: str, prefix: str, stage_id: str) -> str:
     return f"{prefix}:{stage_id}"[:_MAX_DEAL_STATUS_ID].split(":", 1)[1]
 
 
-def only_default_extras(section: str, actual: RefList, desired: RefList) -> bool:
-    """The stages of ``actual`` that ``desired`` does not list are all default stages of a new
-    pipeline exactly as Bitrix24 made them (id, name, sort, colour, semantics), and there is one."""
+def as_created(section: str, stages: RefList) -> frozenset[str]:
+    """The ids of the stages that are default stages of a new pipeline exactly as Bitrix24 made them
+    (id, name, sort, colour, semantics)."""
     defaults = {
-        _default_id(section, actual.prefix, stage_id): (names, sort, color, semantics)
+        _default_id(section, stages.prefix, stage_id): (names, sort, color, semantics)
         for stage_id, names, sort, color, semantics in NEW_PIPELINE_STAGES[section]
     }
-    wanted = {e.id for e in desired.entries}
-    extras = [e for e in actual.entries if e.id not in wanted]
-    if not extras:
-        return False
-    for entry in extras:
+    same = set()
+    for entry in stages.entries:
         default = defaults.get(entry.id)
         if default is None:
-            return False
+            continue
         names, sort, color, semantics = default
-        if entry.name not in names or entry.sort != sort or (entry.color or "").upper() != color:
-            return False
-        if entry.semantics != semantics:
-            return False
-    return True
+        looks = (entry.name in names, entry.sort == sort, (entry.color or "").upper() == color)
+        if all(looks) and entry.semantics == semantics:
+            same.add(entry.id)
+    return frozenset(same)
