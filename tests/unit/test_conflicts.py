@@ -44,12 +44,14 @@ def deals(*pipelines: Pipeline, prune: bool | None = None) -> Template:
 
 def test_two_pipelines_with_one_key_are_a_conflict_not_a_match():
     template = deals(Pipeline("Монтаж", WANT, key="install"))
-    state = deal_state(portal_pipeline(3, "Монтаж", "install"), portal_pipeline(5, "Монтаж", "install"))
+    state = deal_state(
+        portal_pipeline(3, "Монтаж", "install"), portal_pipeline(5, "Монтаж (копия)", "install")
+    )
     result = plan(template, state, PlanOptions(prune=True))
     (change,) = [c for c in result.changes if c.key != "Общая"]  # the default pipeline: blocked anyway
     assert change.action == BLOCKED and "key 'install'" in change.reason and "ids 3, 5" in change.reason
     assert result.conflicts == ('deal pipeline "Монтаж"',)
-    assert not result.has_changes  # blocked: neither is deleted, even with prune
+    assert not result.has_changes and not result.needs_usage  # neither is deleted, even with prune
 
 
 def test_two_pipelines_with_one_name_are_a_conflict():
