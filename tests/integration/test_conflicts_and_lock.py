@@ -54,7 +54,7 @@ def test_a_second_apply_waits_for_the_first(webhook, example_path):
     domain = make_client(webhook).domain
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-c", "from b24app.cli import main; raise SystemExit(main())"]
-    with FileLock().hold(domain):
+    with FileLock().hold(domain):  # held before the second run starts
         second = subprocess.Popen(
             [*argv, "apply", str(example_path), "--portal", webhook, "--yes"],
             env=env,
@@ -62,11 +62,17 @@ def test_a_second_apply_waits_for_the_first(webhook, example_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        line = second.stderr.readline()  # blocks until the waiting message arrives
-        assert line.strip() == (
-            f"another b24app run is applying to {domain}; waiting… (use --no-wait to fail at once)"
-        )
-        assert second.poll() is None  # still waiting while the lock is held
+        try:
+            lines = iter(second.stderr.readline, "")  # blocks until each line arrives
+            waiting = next(line for line in lines if not line.startswith("…"))
+            assert waiting.strip() == (
+                f"another b24app run is applying to {domain}; waiting… (use --no-wait to fail at once)"
+            )
+            assert second.poll() is None  # still waiting while the lock is held
+        except BaseException:
+            second.kill()
+            second.communicate()
+            raise
     out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
     assert "verified" in out
