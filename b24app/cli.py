@@ -160,7 +160,8 @@ def cmd_plan(args) -> int:
             )
     if not args.quiet:
         _stderr(f"… {client.requests_sent} request(s) to {client.domain}")
-    return EXIT_CHANGES if result.has_changes else EXIT_OK
+    # A conflict (two portal pipelines fit one template entry) is not "in sync" either.
+    return EXIT_CHANGES if result.has_changes or result.conflicts else EXIT_OK
 
 
 def _saved_plan(path: str | None) -> dict | None:

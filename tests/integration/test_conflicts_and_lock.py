@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -36,6 +37,11 @@ def test_two_pipelines_with_one_key_are_a_conflict_and_apply_does_not_verify(cap
     assert code == 1, out + err
     assert "verified" not in out
     assert 'deal pipeline "Монтаж": conflict' in out
+    code, out, err = run(capsys, "plan", str(example_path), "--portal", webhook, "--json")
+    assert code == 2, err  # everything else applied, yet not in sync
+    data = json.loads(out)
+    assert data["summary"]["create"] == data["summary"]["update"] == 0
+    assert data["conflicts"] == ['deal pipeline "Монтаж"']
     # Nothing was deleted or merged: both are still there for a person to settle.
     categories = make_client(webhook).call("crm.category.list", {"entityTypeId": 2}).result["categories"]
     assert [c.get("originId") for c in categories].count("install") == 2
