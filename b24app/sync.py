@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from b24app import duplicates
 from b24app.bitrix import reader, writer
 from b24app.bitrix.client import Client, Command
 from b24app.bitrix.errors import AccessDenied, TransientError
 from b24app.core.changes import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, Refusal
 from b24app.core.export import export_warnings, template_from_state
-from b24app.core.matching import match_pipelines, match_smart_process, survivor
-from b24app.core.model import PipelineSet, PortalState, Template
+from b24app.core.model import PortalState, Template
 from b24app.core.plan import plan, with_usage
 from b24app.core.render import describe_refusal
 from b24app.outcome import ApplyResult
@@ -23,7 +23,6 @@ from b24app.progress import (
     APPLYING,
     COUNTING,
     CREATING,
-    HEALING,
     READING,
     VERIFYING,
     Progress,
@@ -142,7 +141,7 @@ def _create_structure(
     pipelines need its entityTypeId), each round re-reading the portal in the same batch.
     Returns the state after that and the pipelines this run created: the ones that carry its own
     mark, and the default pipelines of the smart processes that appeared meanwhile. After each
-    round, what another run created at the same time is taken over (see _remove_own_duplicates)."""
+    round, what another run created at the same time is taken over (see duplicates.remove_own)."""
     created: set[tuple[int, int]] = set()
     own_types: set[int] = set()  # entityTypeIds of the smart processes this run created
     mark = reader.new_run_mark()
@@ -169,11 +168,11 @@ def _create_structure(
         else:
             result.applied += outcome.done
             result.failed += outcome.failed
-            own_types |= _created_types(todo, outcome)
+            own_types |= writer.created_types(todo, outcome)
             read = reader.finish_read(client, outcome.tail, template)
-        created |= _pipeline_ids(read.state, mark, types_before)
-        _mark_new_types_pipelines(client, read.state, mark, types_before)
-        read = _remove_own_duplicates(client, template, read, frozenset(created), own_types, progress)
+        created |= duplicates.made_by_run(read.state, mark, types_before)
+        duplicates.mark_new_types_pipelines(client, read.state, mark, types_before)
+        read = duplicates.remove_own(client, template, read, frozenset(created), own_types, progress)
         opts = replace(options, created=frozenset(created), force=True)
         current, read = _plan_with_usage(client, template, read, opts, progress)
         if result.failed:
@@ -191,123 +190,6 @@ def export(client: Client, progress: Progress = quiet) -> tuple[Template, Portal
 def _ready(change: Change) -> bool:
     """A pipeline of a smart process that does not exist yet waits for the next round."""
     return change.target == SMART_PROCESS or change.scope.entity_type_id is not None
-
-
-def _pipeline_ids(state: PortalState, mark: str, types_before: set[int | None]) -> set[tuple[int, int]]:
-    """(entityTypeId, category id) of the pipelines this run made: those with its mark, and those
-    of smart processes that were not there before."""
-    sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
-    marked = {
-        (ps.entity_type_id or 0, p.id or 0)
-        for ps in sets
-        if ps is not None
-        for p in ps.pipelines
-        if p.made_by == mark
-    }
-    new_types = {
-        (sp.entity_type_id or 0, p.id or 0)
-        for sp in state.smart_processes
-        if sp.entity_type_id not in types_before
-        for p in sp.pipelines.pipelines
-    }
-    return marked | new_types
-
-
-def _mark_new_types_pipelines(
-    client: Client, state: PortalState, mark: str, types_before: set[int | None]
-) -> None:
-    """Bitrix24 makes a new smart process's default pipeline itself: mark it as this run's too, so
-    that a rerun after a crash recognises it (the returned state is not re-read: the mark is only
-    read by later runs)."""
-    pipelines = [
-        (sp.entity_type_id or 0, p.id or 0)
-        for sp in state.smart_processes
-        if sp.entity_type_id not in types_before
-        for p in sp.pipelines.pipelines
-        if p.made_by is None
-    ]
-    if pipelines:
-        writer.mark_pipelines(client, pipelines, mark)
-
-
-def _created_types(todo: list[Change], outcome: writer.WriteResult) -> set[int]:
-    """entityTypeIds of the smart processes this batch created, from Bitrix24's answers."""
-    types = set()
-    for n, change in enumerate(todo):
-        answer = outcome.results.get(f"c{n}")
-        if (
-            change.target == SMART_PROCESS
-            and isinstance(answer, dict)
-            and isinstance(answer.get("type"), dict)
-        ):
-            types.add(int(answer["type"]["entityTypeId"]))
-    return types
-
-
-def _pipeline_pairs(template: Template, state: PortalState) -> list[tuple[PipelineSet, PipelineSet]]:
-    """(template pipelines, portal pipelines) of each section the template manages."""
-    pairs = []
-    if template.deal_pipelines is not None:
-        pairs.append((template.deal_pipelines, state.deal_pipelines))
-    if template.invoice_pipelines is not None and state.invoice_pipelines is not None:
-        pairs.append((template.invoice_pipelines, state.invoice_pipelines))
-    for process in template.smart_processes or ():
-        actual, _ = match_smart_process(process, state.smart_processes)
-        if actual is not None:
-            pairs.append((process.pipelines, actual.pipelines))
-    return pairs
-
-
-def own_duplicate_types(template: Template, state: PortalState, own_types: set[int]) -> list[int]:
-    """crm.type ids of the smart processes this run made that another one now doubles (the same
-    code or title) and that are not the one every run keeps (the lowest entityTypeId)."""
-    type_ids = {p.entity_type_id: p.type_id for p in state.smart_processes}
-    drop = []
-    for process in template.smart_processes or ():
-        _, conflict = match_smart_process(process, state.smart_processes)
-        if conflict is not None:
-            keep = survivor(conflict.ids)
-            drop += [type_ids[e] for e in conflict.ids if e != keep and e in own_types and type_ids.get(e)]
-    return drop
-
-
-def own_duplicates(
-    template: Template, state: PortalState, created: frozenset[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """The pipelines this run made that another pipeline now doubles (the same key or name: a run
-    at the same time made it too) and that are not the one every run keeps (the lowest id)."""
-    drop = []
-    for desired, actual in _pipeline_pairs(template, state):
-        etid = actual.entity_type_id or 0
-        _, conflicts = match_pipelines(desired.pipelines, actual.pipelines)
-        for conflict in conflicts.values():
-            keep = survivor(conflict.ids)
-            drop += [(etid, cid) for cid in conflict.ids if cid != keep and (etid, cid) in created]
-    return drop
-
-
-def _remove_own_duplicates(
-    client: Client,
-    template: Template,
-    read: reader.PortalRead,
-    created: frozenset[tuple[int, int]],
-    own_types: set[int],
-    progress: Progress,
-) -> reader.PortalRead:
-    """Heal a race with another run: delete this run's new smart processes and pipelines that
-    another run's one doubles, and carry on with that one. Nothing else is ever deleted here."""
-    types = own_duplicate_types(template, read.state, own_types)
-    pipelines = own_duplicates(template, read.state, created)
-    if not types and not pipelines:
-        return read
-    total = len(types) + len(pipelines)
-    detail = {"smart_processes": len(types), "pipelines": len(pipelines)}
-    progress(ProgressEvent(HEALING, total=total, detail=detail))
-    # Bitrix24 refuses to delete a pipeline or smart process that holds items (reference-lists.md
-    # §4.3, §5): one that got items meanwhile stays, and the re-read shows the conflict.
-    progress(ProgressEvent(HEALING, done=total, total=total, detail=detail))
-    reply = writer.delete_duplicates(client, pipelines, types, tail=reader.base_commands())
-    return reader.finish_read(client, reply, template)
 
 
 def _count(changes: list[Change]) -> dict[str, int]:

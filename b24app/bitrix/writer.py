@@ -180,6 +180,20 @@ def _marked(command: Command, change: Change, mark: str | None) -> Command:
     return Command(command.method, params)
 
 
+def created_types(todo: Sequence[Change], outcome: WriteResult) -> set[int]:
+    """entityTypeIds of the smart processes this batch created, from Bitrix24's answers."""
+    types = set()
+    for n, change in enumerate(todo):
+        answer = outcome.results.get(f"c{n}")
+        if (
+            isinstance(change, SmartProcessCreate)
+            and isinstance(answer, dict)
+            and isinstance(answer.get("type"), dict)
+        ):
+            types.add(int(answer["type"]["entityTypeId"]))
+    return types
+
+
 def delete_duplicates(
     client: Client,
     pipelines: Sequence[tuple[int, int]],
