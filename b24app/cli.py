@@ -8,10 +8,11 @@ never a traceback, never a secret.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from b24app import console, sync
@@ -25,6 +26,7 @@ from b24app.core.limits import MAX_TEMPLATE_BYTES, megabytes
 from b24app.core.model import Template
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
+from b24app.lock import LOCK_DIR_ENV, FileLock, PortalBusy
 from b24app.outcome import ApplyResult
 from b24app.progress import ProgressEvent
 
@@ -171,7 +173,8 @@ def cmd_plan(args) -> int:
             )
     if not args.quiet:
         _stderr(f"… {client.requests_sent} request(s) to {client.domain}")
-    return EXIT_CHANGES if result.has_changes else EXIT_OK
+    # A conflict (two portal pipelines fit one template entry) is not "in sync" either.
+    return EXIT_CHANGES if result.has_changes or result.conflicts else EXIT_OK
 
 
 def _saved_plan(path: str | None) -> dict | None:
@@ -224,18 +227,43 @@ def _run_apply(args, client: Client, template: Template, saved: dict | None) -> 
             sys.stdout.flush()
 
     try:
-        return sync.apply(
-            client,
-            template,
-            _options(args),
-            expected_checksum=saved and saved["checksum"],
-            progress=_progress(args),
-            on_plan=show,
-        )
+        with _portal_lock(client.domain, wait=not args.no_wait):
+            return sync.apply(
+                client,
+                template,
+                _options(args),
+                expected_checksum=saved and saved["checksum"],
+                progress=_progress(args),
+                on_plan=show,
+            )
     except sync.PlanChanged as error:
         raise CliError(console.plan_changed_message(error, saved and saved.get("summary"))) from None
     except sync.UnsafePlan as error:
         raise CliError(console.unsafe_message(error)) from None
+
+
+@contextlib.contextmanager
+def _portal_lock(domain: str, *, wait: bool) -> Iterator[None]:
+    """One apply per portal on this machine: wait for another run (saying so), or fail with --no-wait."""
+    locks = FileLock()
+
+    def waiting() -> None:
+        _stderr(f"another b24app run is applying to {domain}; waiting… (use --no-wait to fail at once)")
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locks.hold(domain, wait=wait, on_wait=waiting))
+        except PortalBusy:
+            raise CliError(
+                f"another b24app run is applying to {domain}; try again when it has finished, "
+                "or leave out --no-wait to wait for it"
+            ) from None
+        except OSError as error:
+            raise CliError(
+                f"cannot take the lock for {domain} in {locks.directory}: {error.strerror or error}; "
+                f"set {LOCK_DIR_ENV} to a writable folder"
+            ) from None
+        yield
 
 
 def cmd_export(args) -> int:
@@ -311,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", metavar="PLAN.json", help="refuse if the portal changed since this plan")
     p.add_argument("--yes", action="store_true", help="confirm: really change the portal")
     p.add_argument("--json", action="store_true", help="print the result (plan, outcome, changes) as JSON")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once if another b24app run is applying to this portal (default: wait for it)",
+    )
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("export", help="write a template from a portal")
