@@ -25,8 +25,13 @@ def alembic_config(connection: Connection) -> Config:
 
 def upgrade(engine_or_url: Engine | str, revision: str = "head") -> str | None:
     """Migrate the database to ``revision``; returns the revision it is at afterwards."""
-    engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
-    with write_transaction(engine) as connection:
+    if isinstance(engine_or_url, str):
+        engine = make_engine(engine_or_url)
+        try:
+            return upgrade(engine, revision)
+        finally:
+            engine.dispose()
+    with write_transaction(engine_or_url) as connection:
         if is_postgresql(connection):
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
         command.upgrade(alembic_config(connection), revision)

@@ -33,6 +33,7 @@ def create_pg_database() -> str:
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))  # faster tests
     except Exception as error:  # noqa: BLE001 - any failure to reach the server fails the PG tests
         pytest.fail(
             f"PostgreSQL at {make_url(PG_ADMIN_URL).render_as_string()} is unreachable ({type(error).__name__}); "
@@ -75,9 +76,9 @@ def fresh_pg_database():
 
 
 def empty_tables(engine: Engine) -> None:
-    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    with engine.begin() as connection:  # DELETE: much faster than TRUNCATE on tiny tables
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 @pytest.fixture(params=BACKENDS)
@@ -111,3 +112,17 @@ def store(database_url, keys):
     opened = Store(make_engine(database_url), Cipher(keys))
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def open_store(database_url):
+    """Open more stores on the test's database (with other keys); all closed at the end."""
+    opened: list[Store] = []
+
+    def open_with(keys: list[bytes]) -> Store:
+        opened.append(Store(make_engine(database_url), Cipher(keys)))
+        return opened[-1]
+
+    yield open_with
+    for each in opened:
+        each.close()

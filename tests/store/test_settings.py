@@ -63,7 +63,10 @@ def test_plain_http_public_url_only_on_loopback(tmp_path, url):
         ({"B24APP_PUBLIC_URL": "http://b24app.example.com"}, "B24APP_PUBLIC_URL must use https://"),
         ({"B24APP_PUBLIC_URL": "b24app.example.com"}, "B24APP_PUBLIC_URL must be an https:// address"),
         ({"B24APP_PUBLIC_URL": "https://u:p@b24app.example.com"}, "without user, password"),
-        ({"B24APP_PUBLIC_URL": "https://b24app.example.com:99999"}, "B24APP_PUBLIC_URL is not a valid address"),
+        (
+            {"B24APP_PUBLIC_URL": "https://b24app.example.com:99999"},
+            "B24APP_PUBLIC_URL is not a valid address",
+        ),
         ({"B24APP_OAUTH_URL": "http://oauth.example.com"}, "B24APP_OAUTH_URL must use https://"),
         ({"DATABASE_URL": "mysql://u:secretpw@h/db"}, "DATABASE_URL names a 'mysql' database"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a database URL"),
