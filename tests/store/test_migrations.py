@@ -24,19 +24,15 @@ def empty_database_url(backend, tmp_path, request) -> str:
 
 
 def test_empty_database_to_head_matches_the_models(empty_database_url):
+    assert upgrade(empty_database_url) == head_revision() == "0001"
     engine = make_engine(empty_database_url)
     try:
-        assert upgrade(engine) == head_revision() == "0001"
         assert set(inspect(engine).get_table_names()) == TABLES
         with engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
         assert upgrade(engine) == "0001"  # again: nothing to do
     finally:
         engine.dispose()
-
-
-def test_upgrade_takes_a_url(empty_database_url):
-    assert upgrade(empty_database_url) == "0001"
 
 
 def test_cli_db_upgrade(empty_database_url, tmp_path, monkeypatch, capsys):
