@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 from sqlalchemy.exc import OperationalError
 
-from b24app.store.crypto import ENV_KEY, new_key, read_key_file, write_key_file
+from b24app.store.crypto import ENV_KEY, new_key, read_or_create_key_file, write_key_file
 from b24app.store.db import make_engine
 from b24app.store.errors import StoreError
 from b24app.store.migrate import head_revision, upgrade
@@ -52,7 +52,7 @@ def db_rotate_key(settings: Settings) -> int:
             f"re-encrypted {count} secret(s) with the first key of {ENV_KEY}; the other keys can now be removed"
         )
         return 0
-    old = read_key_file(settings.key_file)
+    old = read_or_create_key_file(settings.key_file)
     fresh = new_key().encode("ascii")
     write_key_file(settings.key_file, [fresh, *old])  # readable with either key from here on
     count = _reencrypt(settings, lambda store: store.rotate_key())

@@ -57,7 +57,7 @@ def refresh_rounds(url, keys, portal_id, who, barrier, results, server, rounds, 
             results.put((who, pair.refresh_token))
             barrier.wait()
     except Exception as error:  # reported to the test, which fails on it
-        results.put((who, f"{type(error).__name__}: {error}"))
+        results.put((who, f"! {type(error).__name__}: {error}"))
         barrier.abort()
     finally:
         store.close()

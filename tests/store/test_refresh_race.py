@@ -50,8 +50,10 @@ def run_all(processes, target, args_for) -> None:
 
 
 def drain(results, count: int) -> list:
-    found = [results.get(timeout=JOIN) for _ in range(count)]
-    assert results.empty()
+    """``count`` results, or fewer when a process reported an error (marked "!")."""
+    found: list = []
+    while len(found) < count and not any(str(item[-1]).startswith("!") for item in found):
+        found.append(results.get(timeout=JOIN))
     return found
 
 
@@ -84,7 +86,8 @@ def test_concurrent_renewals_use_each_refresh_token_once(
         lambda who: (database_url, keys, portal_id, who, barrier, results, str(server), rounds, row_lock),
     )
     got = drain(results, 2 * rounds)
-    assert len(got) == 2 * rounds and not [r for r in got if "Error" in r[1] or "Token" in r[1]], got
+    assert not [r for r in got if r[1].startswith("!")], got
+    assert len(got) == 2 * rounds
     used = sorted(p.name for p in server.iterdir())
     assert len(used) == rounds  # one real refresh per round: the other process took the winner's pair
     stored = store.tokens.load(portal_id)
