@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
@@ -10,6 +11,7 @@ from sqlalchemy import Engine, select, update
 from b24app.store.crypto import Cipher, load_cipher
 from b24app.store.db import make_engine, write_transaction
 from b24app.store.journal import Events, Runs
+from b24app.store.locks import named_lock
 from b24app.store.migrate import upgrade
 from b24app.store.models import PortalRow, RegistrationRow, TokenRow
 from b24app.store.portals import Portals
@@ -50,6 +52,14 @@ class Store:
         if migrate:
             upgrade(engine)
         return cls(engine, cipher)
+
+    def lock(self, name: str, timeout: float = 60.0) -> AbstractContextManager[None]:
+        """A lock held by one process at a time across everything sharing this database.
+
+        PostgreSQL: an advisory lock (ends with its holder's session); SQLite: a lock row with a
+        lease. Raises ``LockTimeout`` after ``timeout`` seconds.
+        """
+        return named_lock(self, name, timeout=timeout)
 
     def rotate_key(self) -> int:
         """Re-encrypt every stored secret with the current key; returns how many were rewritten.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -86,15 +88,24 @@ def backend(request) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory) -> Path:
+    """A SQLite database migrated to head once, copied for every test."""
+    path = tmp_path_factory.mktemp("sqlite") / "b24app.sqlite"
+    engine = make_engine(f"sqlite+pysqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection's close folds the write-ahead log into the file
+    return path
+
+
 @pytest.fixture
 def database_url(backend, tmp_path, request) -> str:
     """A migrated, empty database on ``backend``."""
     if backend == "sqlite":
-        url = f"sqlite+pysqlite:///{tmp_path / 'db' / 'b24app.sqlite'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        return url
+        path = tmp_path / "db" / "b24app.sqlite"
+        path.parent.mkdir()
+        shutil.copyfile(request.getfixturevalue("sqlite_migrated"), path)
+        return f"sqlite+pysqlite:///{path}"
     url = request.getfixturevalue("pg_database")
     engine = make_engine(url)
     empty_tables(engine)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from b24app.store import Conflict, NotFound, PortalState, RunKind, RunOutcome, TokenPair
+from b24app.store import Conflict, LockTimeout, NotFound, PortalState, RunKind, RunOutcome, TokenPair
 from b24app.store.models import PortalRow
 
 
@@ -193,3 +193,16 @@ def test_times_are_aware_utc_and_naive_ones_are_refused(store):
     assert store.runs.get(run.id).started_at.tzinfo == UTC
     with pytest.raises(StatementError, match="naive datetime"):
         store.runs.record(portal.id, RunKind.PLAN, RunOutcome.PLANNED, started_at=datetime(2026, 6, 1))
+
+
+def test_named_locks_exclude_each_other_by_name(store):
+    with store.lock("job:acme", timeout=1):
+        with (
+            pytest.raises(LockTimeout, match="job:acme is held by another b24app process"),
+            store.lock("job:acme", timeout=0.1),
+        ):
+            pass
+        with store.lock("job:other", timeout=1):
+            pass
+    with store.lock("job:acme", timeout=1):
+        pass  # released at the end of its block
