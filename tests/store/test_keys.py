@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from b24app.store import KeyProblem, Settings, Store, new_key
-from b24app.store.crypto import load_cipher
+from b24app.store.crypto import _create_key_file, load_cipher, read_key_file
 
 
 def test_key_file_is_made_once_private_and_reused(tmp_path):
@@ -59,3 +59,13 @@ def test_store_opens_on_a_fresh_instance_folder(tmp_path):
         assert stat.S_IMODE((tmp_path / "instance" / "secret.key").stat().st_mode) == 0o600
     finally:
         store.close()
+
+
+def test_a_key_file_made_meanwhile_by_another_process_is_kept(tmp_path):
+    # two processes starting at once both find no key file; the second to write must keep the first's key
+    key_file = tmp_path / "secret.key"
+    first, second = new_key().encode(), new_key().encode()
+    _create_key_file(key_file, first)
+    _create_key_file(key_file, second)
+    assert read_key_file(key_file) == [first]
+    assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]
