@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from b24app.store.crypto import Cipher
@@ -25,22 +26,21 @@ class Registrations:
         client_id, client_secret = client_id.strip(), client_secret.strip()
         if not client_id or not client_secret:
             raise ValueError("a registration needs both the client_id and the client_secret of the local app")
-        with Session(self._store.engine) as session, session.begin():
-            if session.scalar(select(RegistrationRow.id).where(RegistrationRow.client_id == client_id)):
-                raise Conflict(
-                    f"a registration with client_id {client_id} exists already; "
-                    "remove it first with: b24app app remove"
-                )
-            row = RegistrationRow(
-                slug=secrets.token_urlsafe(9),
-                client_id=client_id,
-                client_secret_encrypted=self._cipher.encrypt(client_secret),
-                name=name.strip(),
-                created_at=self._store.now(),
-            )
-            session.add(row)
-            session.flush()
-            return self._record(row)
+        row = RegistrationRow(
+            slug=secrets.token_urlsafe(9),
+            client_id=client_id,
+            client_secret_encrypted=self._cipher.encrypt(client_secret),
+            name=name.strip(),
+            created_at=self._store.now(),
+        )
+        try:
+            with Session(self._store.engine, expire_on_commit=False) as session, session.begin():
+                session.add(row)
+        except IntegrityError:  # the unique client_id: also when two processes add it at once
+            raise Conflict(
+                f"a registration with client_id {client_id} exists already; remove it first with: b24app app remove"
+            ) from None
+        return self._record(row)
 
     def list(self) -> list[Registration]:
         with Session(self._store.engine) as session:
