@@ -288,6 +288,12 @@ def cmd_demo(args) -> int:
     return run_demo(template_text=text, source=args.template, lang=args.lang, color=_color(args))
 
 
+def cmd_db(args) -> int:
+    from b24app.store.commands import run_db
+
+    return run_db(args.action)
+
+
 def cmd_example(args) -> int:
     sys.stdout.write(console.example_template_text())
     return EXIT_OK
@@ -358,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("ru", "en"), default="ru")
     p.add_argument("--no-color", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("db", help="the web app's database: upgrade it, rotate its key, make a key")
+    p.add_argument("action", choices=("upgrade", "rotate-key", "new-key"))
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("example", help="print the bundled example template")
     p.set_defaults(func=cmd_example)
