@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from b24app import sync
+from b24app import manifest, sync
 from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
@@ -336,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("example", help="print the bundled example template")
     p.set_defaults(func=cmd_example)
+
+    manifest.add_command(sub)
     return parser
 
 
