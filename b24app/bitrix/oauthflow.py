@@ -133,7 +133,9 @@ def exchange_code(
 
 def _fetch_token(base: str, client_id: str, client_secret: str, code: str) -> dict:
     method, host = "oauth/token", urlsplit(base).netloc
-    oauth = OAuth2Session(client_id, client_secret, token_endpoint_auth_method="client_secret_post")
+    # Bitrix24's token endpoint takes every parameter in the query of a GET (platform.md §1.3):
+    # authlib puts the token request's body there for GET, so the secret goes in as a parameter.
+    oauth = OAuth2Session(client_id, token_endpoint_auth_method="none")
     try:
         with oauth:
             token = oauth.fetch_token(
@@ -141,6 +143,7 @@ def _fetch_token(base: str, client_id: str, client_secret: str, code: str) -> di
                 method="GET",
                 grant_type="authorization_code",
                 code=code,
+                client_secret=client_secret,
                 timeout=EXCHANGE_TIMEOUT,
                 allow_redirects=False,
             )
