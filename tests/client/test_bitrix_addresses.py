@@ -27,7 +27,12 @@ DEV = AddressPolicy(allow_loopback=True, resolve=resolve)
 
 @pytest.mark.parametrize(
     "url",
-    ["https://portal.example/rest/", "https://v6.example/rest/", "https://8.8.8.8/rest/", "https://portal.example./"],
+    [
+        "https://portal.example/rest/",
+        "https://v6.example/rest/",
+        "https://8.8.8.8/rest/",
+        "https://portal.example./",
+    ],
 )
 def test_public_portals_pass(url):
     checked = check_portal_url(url, PUBLIC)
