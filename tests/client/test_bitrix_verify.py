@@ -18,7 +18,8 @@ CLIENT_ID = "local.6537665f598492.98090704"
 SECRET = "s3cr3t-client-secret-value-000000000000000000000000"
 TOKEN = "a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0a1b2c3d4"
 MEMBER = "a223c6b3710f85df22e9377d6c4f7553"
-POLICY = AddressPolicy(resolve=lambda host, port: {"some.bitrix24.ru": ["93.184.216.34"]}[host])
+PUBLIC_NAMES = {"some.bitrix24.ru": ["93.184.216.34"], "other.bitrix24.ru": ["93.184.216.35"]}
+POLICY = AddressPolicy(resolve=lambda host, port: PUBLIC_NAMES[host])
 
 
 def app_info(client_endpoint="https://some.bitrix24.ru/rest/", domain="some.bitrix24.ru", **result):
@@ -226,6 +227,7 @@ def test_a_reply_that_does_not_fit_is_refused_before_the_code_is_spent(oauth, th
     ("answer", "reason"),
     [
         (token_answer(member_id="f" * 32), "another portal"),
+        (token_answer(client_endpoint="https://other.bitrix24.ru/rest/"), "is not some.bitrix24.ru"),
         (token_answer(client_endpoint="https://10.0.0.5/rest/"), "private"),
         (token_answer(client_endpoint="https://169.254.169.254/rest/"), "link-local"),
         (token_answer(refresh_token=""), "without a token pair"),

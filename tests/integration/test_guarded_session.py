@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from b24app.bitrix.addresses import AddressPolicy, AddressRefused, check_portal_url, guarded_session
+from b24app.bitrix.errors import ProtocolError
+from b24app.bitrix.ratelimit import LeakyBucket
+from b24app.bitrix.verify import VerifiedPortal, portal_client
 
 from .receiver import Receiver
 
@@ -60,3 +63,18 @@ def test_numeric_tricks_are_refused_at_connect_time():
 
 def test_environment_proxies_are_ignored():
     assert guarded_session().trust_env is False
+
+
+def test_the_client_for_a_verified_portal_uses_the_guarded_session(app_server):
+    endpoint = f"http://portal.test:{port_of(app_server)}/rest/"
+    verified = VerifiedPortal("m" * 32, "portal.test", endpoint, "local.1.2", ("crm",), True)
+    token = "t" * 40
+    refused = portal_client(verified, token, AddressPolicy(resolve=lambda host, port: ["127.0.0.1"]))
+    with pytest.raises(AddressRefused, match="loopback"):
+        refused.call("user.admin")
+    assert app_server.received == []
+    dev = AddressPolicy(allow_loopback=True, resolve=lambda host, port: ["127.0.0.1"])
+    allowed = portal_client(verified, token, dev, bucket=LeakyBucket())
+    with pytest.raises(ProtocolError):  # the stand-in server answers "ok", not JSON
+        allowed.call("user.admin")
+    assert app_server.last("/rest/user.admin").method == "POST"
