@@ -12,18 +12,20 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
-from b24app import manifest, sync
+from b24app import console, manifest, sync
 from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
+from b24app.core.changes import Plan, PlanOptions
 from b24app.core.dump import dump_template
-from b24app.core.plan import Plan, PlanOptions
+from b24app.core.model import Template
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
+from b24app.outcome import ApplyResult
+from b24app.progress import ProgressEvent
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
@@ -31,10 +33,6 @@ PORTAL_ENV = "B24APP_PORTAL"
 
 class CliError(Exception):
     """An error for the user: printed as one message, exit 1."""
-
-
-def example_template_text() -> str:
-    return resources.files("b24app").joinpath("examples/crm.yaml").read_text(encoding="utf-8")
 
 
 def read_text(path: str, what: str) -> str:
@@ -91,14 +89,17 @@ def _client(portal: str | None) -> Client:
         raise CliError(f"{error} (from {source})") from None
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+_stderr = console.stderr
 
 
 def _progress(args) -> sync.Progress:
     if getattr(args, "quiet", False):
         return lambda _: None
-    return lambda message: _stderr(f"… {message}")
+
+    def show(event: ProgressEvent) -> None:
+        _stderr(f"{console.PROGRESS_MARK} {console.progress_text(event)}")
+
+    return show
 
 
 def _color(args) -> bool:
@@ -115,7 +116,7 @@ def _apply_hint(args, plan: Plan) -> str:
     parts = ["b24app apply", args.template, "--portal …"]
     if args.prune:
         parts.append("--prune")
-    if plan.unsafe:
+    if plan.refusals:
         parts.append("--force")
     parts.append("--yes")
     return " ".join(parts)
@@ -180,19 +181,37 @@ def cmd_apply(args) -> int:
             "apply changes the portal: add --yes to confirm (review the changes with 'b24app plan' first)"
         )
     client = _client(args.portal)
-    if saved is not None and saved.get("portal") not in (None, client.domain):
+    _check_plan_portal(args, saved, client.domain)
+    result = _run_apply(args, client, template, saved)
+    for line in console.failure_lines(result) + console.late_blocked_lines(result):
+        _stderr(line)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        print("\n".join(console.outcome_lines(result)))
+    return EXIT_OK if result.summary().ok else EXIT_ERROR
+
+
+def _check_plan_portal(args, saved: dict | None, domain: str) -> None:
+    """A saved plan applies only to the portal it was made for."""
+    if saved is not None and saved.get("portal") not in (None, domain):
         raise CliError(
-            f"{args.plan} is a plan for {saved['portal']}, not for {client.domain}; make and review a plan "
-            f"for {client.domain} with: b24app plan {args.template} --portal … --out PLAN.json"
+            f"{args.plan} is a plan for {saved['portal']}, not for {domain}; make and review a plan "
+            f"for {domain} with: b24app plan {args.template} --portal … --out PLAN.json"
         )
+
+
+def _run_apply(args, client: Client, template: Template, saved: dict | None) -> ApplyResult:
+    """sync.apply, showing the plan as it is made; its refusals worded for the terminal."""
     color = _color(args)
 
     def show(plan: Plan) -> None:
-        sys.stdout.write(render_text(plan, color=color))
-        sys.stdout.flush()
+        if not args.json:
+            sys.stdout.write(render_text(plan, color=color))
+            sys.stdout.flush()
 
     try:
-        result = sync.apply(
+        return sync.apply(
             client,
             template,
             _options(args),
@@ -201,50 +220,9 @@ def cmd_apply(args) -> int:
             on_plan=show,
         )
     except sync.PlanChanged as error:
-        was = saved.get("summary") if saved else None
-        if isinstance(was, dict):
-            raise CliError(f"{error} (the saved plan: {_summary_text(was)})") from None
-        raise
-    for change, error in result.failed:
-        label = "note (the portal matches anyway)" if result.converged else "failed"
-        _stderr(f"{label}: {change.scope.label} {change.key}: {error}")
-    late = [c for c in result.verify.changes if c.action == "blocked" and c not in result.plan.changes]
-    if late:
-        _stderr("Blocked, found once new pipelines existed (left as they are):")
-        for change in late:
-            _stderr(f"  ! {change.scope.label} {change.key}: {change.reason}")
-    applied = len(result.applied)
-    planned = len([c for c in result.plan.changes if c.action != "blocked"])
-    more = (
-        f" ({applied - planned} more than planned: the stages of new pipelines, planned once they existed)"
-        if applied > planned
-        else ""
-    )
-    if result.converged and not result.applied and not result.failed:
-        print(
-            f"Nothing to apply: {client.domain} already matches the template. {client.requests_sent} request(s)."
-        )
-        return EXIT_OK
-    if result.converged:
-        blocked = result.verify.summary["blocked"]
-        note = f" ({blocked} blocked change(s) left as shown)" if blocked else ""
-        print(
-            f"Applied {applied} change(s){more}; verified: {client.domain} matches the template{note}. "
-            f"{client.requests_sent} request(s)."
-        )
-        return EXIT_OK
-    remaining = [c for c in result.verify.changes if c.action != "blocked"]
-    print(f"Not converged: {len(result.failed)} change(s) failed; {len(remaining)} difference(s) remain:")
-    for change in remaining:
-        print(f"  {change.scope.label}: {change.action} {change.key}")
-    print("Fix what the messages say; running apply again is safe.")
-    return EXIT_ERROR
-
-
-def _summary_text(summary: dict) -> str:
-    return ", ".join(f"{summary.get(k, 0)} to {k}" for k in ("create", "update", "delete")) + (
-        f", {summary.get('blocked', 0)} blocked"
-    )
+        raise CliError(console.plan_changed_message(error, saved and saved.get("summary"))) from None
+    except sync.UnsafePlan as error:
+        raise CliError(console.unsafe_message(error)) from None
 
 
 def cmd_export(args) -> int:
@@ -263,14 +241,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from b24app.demo import run_demo
+    from b24app.demo import run_demo  # loads the sandbox: only when asked for
 
     text = read_text(args.template, "template") if args.template else None
     return run_demo(template_text=text, source=args.template, lang=args.lang, color=_color(args))
 
 
 def cmd_example(args) -> int:
-    sys.stdout.write(example_template_text())
+    sys.stdout.write(console.example_template_text())
     return EXIT_OK
 
 
@@ -319,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="accept a prune above the safety threshold")
     p.add_argument("--plan", metavar="PLAN.json", help="refuse if the portal changed since this plan")
     p.add_argument("--yes", action="store_true", help="confirm: really change the portal")
+    p.add_argument("--json", action="store_true", help="print the result (plan, outcome, changes) as JSON")
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("export", help="write a template from a portal")

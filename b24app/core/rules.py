@@ -12,13 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from b24app.core.catalog import StageRules, id_charset_problem, template_id_limit
-from b24app.core.model import FAILURE, PROCESS, SUCCESS, Entry, Pipeline, SmartProcess
+from b24app.core.model import FAILURE, PROCESS, SEMANTICS_RANK, SUCCESS, Entry, Pipeline, SmartProcess
 
 Where = Callable[[int], str]
 
 _ORDER_HINT = "order the stages: process stages first, then the success stage, then the failure stages"
 _SORT_HINT = "stages are shown by sort: make it grow down the list, or leave sort out everywhere"
-_RANK = {PROCESS: 0, SUCCESS: 1, FAILURE: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +153,7 @@ def _order_findings(stages: Sequence[Entry], where: Where) -> list[Finding]:
     findings = []
     for i in range(1, len(stages)):
         stage, previous = stages[i], stages[i - 1]
-        if _RANK[stage.semantics] < _RANK[previous.semantics]:
+        if SEMANTICS_RANK[stage.semantics] < SEMANTICS_RANK[previous.semantics]:
             findings.append(
                 Finding(
                     i,

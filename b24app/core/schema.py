@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from b24app.core.catalog import FLAT_LISTS
-from b24app.core.model import SEMANTICS
+from b24app.core.model import COLOR, SEMANTICS
 
 HINT_SEPARATOR = " — "
 MISSING = "is missing"
@@ -26,7 +26,6 @@ UNKNOWN = "is not a known key"
 ENTRY_NAME_MAX = 100  # b_crm_status.NAME
 PIPELINE_NAME_MAX = 255  # crm.category name
 MAX_SORT = 2**31 - 1
-_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _TRIMMED = " \t\n\r\0\x0b"  # what Bitrix24 (PHP trim) strips from a name
 
@@ -101,7 +100,7 @@ class Color(_Field):
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if not (isinstance(value, str) and _COLOR.match(value)):
+        if not (isinstance(value, str) and COLOR.match(value)):
             raise self.make_error("invalid", value=value)
         return value.upper()
 

@@ -14,11 +14,9 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 
 from b24app.core import rules, schema
-from b24app.core.catalog import FLAT_LISTS, SECTION_STAGE_KIND, SECTION_TITLE, SPECS
+from b24app.core.catalog import FLAT_LISTS, SECTION_ENTITY_TYPE, SECTION_STAGE_KIND, SECTION_TITLE, SPECS
 from b24app.core.model import PROCESS, Entry, Pipeline, PipelineSet, RefList, SmartProcess, Template
 from b24app.core.yamlsource import Document, Path, YamlIssue, YamlSyntaxError, parse_yaml
-
-_ENTITY_TYPE_ID = {"deal_pipelines": 2, "invoice_pipelines": 31, "smart_processes": None}
 
 _TEMPLATE = schema.TemplateSchema()
 _LIST_OPTIONS = schema.ListOptionsSchema()
@@ -148,7 +146,7 @@ class _Loader:
                 SECTION_TITLE[section], readable, self._where(items_path), defaults_known=defaults_known
             )
             self._findings(items_path, findings)
-        return PipelineSet(section, tuple(pipelines), prune, _ENTITY_TYPE_ID[section])
+        return PipelineSet(section, tuple(pipelines), prune, SECTION_ENTITY_TYPE[section])
 
     def _pipeline(self, section: str, data: dict[str, Any], path: Path) -> Pipeline:
         default = data.get("default", False)
