@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -112,8 +112,9 @@ def verify_token(
 
 def _app_info(base: str, access_token: str, session: requests.Session | None) -> dict[str, Any]:
     method, host = "app.info", urlsplit(base).netloc
+    get = session.get if session is not None else requests.get
     try:
-        response = (session or requests.Session()).get(
+        response = get(
             f"{base}rest/app.info",
             params={"auth": access_token},
             timeout=VERIFY_TIMEOUT,
@@ -189,7 +190,7 @@ def verify_frame(frame: FramePost, *, policy: AddressPolicy = PUBLIC_ONLY, **opt
     """
     verified = verify_token(frame.auth_id, claimed_member_id=frame.member_id, policy=policy, **options)
     client = portal_client(verified, frame.auth_id, policy)
-    return VerifiedPortal(**{**verified.__dict__, "admin": is_admin(client)})
+    return replace(verified, admin=is_admin(client))
 
 
 def verified_tokens(
