@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from b24app import console, sync
+from b24app import console, manifest, sync
 from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
@@ -371,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("example", help="print the bundled example template")
     p.set_defaults(func=cmd_example)
+
+    manifest.add_command(sub)
     return parser
 
 
