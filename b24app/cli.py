@@ -8,48 +8,63 @@ never a traceback, never a secret.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from b24app import console, sync
+from b24app import console, manifest, sync
 from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
 from b24app.core.changes import Plan, PlanOptions
 from b24app.core.dump import dump_template
+from b24app.core.limits import MAX_TEMPLATE_BYTES, megabytes
 from b24app.core.model import Template
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
+from b24app.lock import LOCK_DIR_ENV, FileLock, PortalBusy
 from b24app.outcome import ApplyResult
 from b24app.progress import ProgressEvent
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
+PLAN_FILE_MAX_BYTES = 16 * MAX_TEMPLATE_BYTES  # a plan repeats each change's old and new values
 
 
 class CliError(Exception):
     """An error for the user: printed as one message, exit 1."""
 
 
-def read_text(path: str, what: str) -> str:
-    """A UTF-8 text file ("-" = standard input), or a CliError that says what to do."""
+def read_text(path: str, what: str, limit: int = MAX_TEMPLATE_BYTES) -> str:
+    """A UTF-8 text file ("-" = standard input) of at most ``limit`` bytes, or a CliError that says
+    what to do. Never more than ``limit`` + 1 bytes are read, whatever the file is."""
     if path == "-":
-        return sys.stdin.read()
-    file = Path(path)
-    if file.is_dir():
-        raise CliError(f"{what} {path} is a folder; give the path of a file")
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        file = Path(path)
+        if file.is_dir():
+            raise CliError(f"{what} {path} is a folder; give the path of a file")
+        try:
+            with file.open("rb") as stream:
+                data = stream.read(limit + 1)
+        except FileNotFoundError:
+            raise CliError(f"{what} {path} not found; check the path") from None
+        except OSError as error:
+            raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if len(data) > limit:
+        where = "on standard input" if path == "-" else path
+        raise CliError(
+            f"{what} {where} is larger than {megabytes(limit)}, the most b24app reads; "
+            "give the right file, or split it (10,000 template entries take about 0.7 MB)"
+        )
     try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CliError(f"{what} {path} not found; check the path") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise CliError(f"{what} {path} is not UTF-8 text; save it as UTF-8") from None
-    except OSError as error:
-        raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from None
 
 
 def _read_template(path: str):
@@ -158,14 +173,15 @@ def cmd_plan(args) -> int:
             )
     if not args.quiet:
         _stderr(f"… {client.requests_sent} request(s) to {client.domain}")
-    return EXIT_CHANGES if result.has_changes else EXIT_OK
+    # A conflict (two portal pipelines fit one template entry) is not "in sync" either.
+    return EXIT_CHANGES if result.has_changes or result.conflicts else EXIT_OK
 
 
 def _saved_plan(path: str | None) -> dict | None:
     if path is None:
         return None
     try:
-        data = json.loads(read_text(path, "plan file"))
+        data = json.loads(read_text(path, "plan file", PLAN_FILE_MAX_BYTES))
         if not isinstance(data, dict) or not isinstance(data.get("checksum"), str):
             raise ValueError
     except ValueError:
@@ -211,18 +227,43 @@ def _run_apply(args, client: Client, template: Template, saved: dict | None) -> 
             sys.stdout.flush()
 
     try:
-        return sync.apply(
-            client,
-            template,
-            _options(args),
-            expected_checksum=saved and saved["checksum"],
-            progress=_progress(args),
-            on_plan=show,
-        )
+        with _portal_lock(client.domain, wait=not args.no_wait):
+            return sync.apply(
+                client,
+                template,
+                _options(args),
+                expected_checksum=saved and saved["checksum"],
+                progress=_progress(args),
+                on_plan=show,
+            )
     except sync.PlanChanged as error:
         raise CliError(console.plan_changed_message(error, saved and saved.get("summary"))) from None
     except sync.UnsafePlan as error:
         raise CliError(console.unsafe_message(error)) from None
+
+
+@contextlib.contextmanager
+def _portal_lock(domain: str, *, wait: bool) -> Iterator[None]:
+    """One apply per portal on this machine: wait for another run (saying so), or fail with --no-wait."""
+    locks = FileLock()
+
+    def waiting() -> None:
+        _stderr(f"another b24app run is applying to {domain}; waiting… (use --no-wait to fail at once)")
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locks.hold(domain, wait=wait, on_wait=waiting))
+        except PortalBusy:
+            raise CliError(
+                f"another b24app run is applying to {domain}; try again when it has finished, "
+                "or leave out --no-wait to wait for it"
+            ) from None
+        except OSError as error:
+            raise CliError(
+                f"cannot take the lock for {domain} in {locks.directory}: {error.strerror or error}; "
+                f"set {LOCK_DIR_ENV} to a writable folder"
+            ) from None
+        yield
 
 
 def cmd_export(args) -> int:
@@ -245,6 +286,12 @@ def cmd_demo(args) -> int:
 
     text = read_text(args.template, "template") if args.template else None
     return run_demo(template_text=text, source=args.template, lang=args.lang, color=_color(args))
+
+
+def cmd_db(args) -> int:
+    from b24app.store.commands import run_db
+
+    return run_db(args.action)
 
 
 def cmd_example(args) -> int:
@@ -298,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", metavar="PLAN.json", help="refuse if the portal changed since this plan")
     p.add_argument("--yes", action="store_true", help="confirm: really change the portal")
     p.add_argument("--json", action="store_true", help="print the result (plan, outcome, changes) as JSON")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once if another b24app run is applying to this portal (default: wait for it)",
+    )
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("export", help="write a template from a portal")
@@ -313,8 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-color", action="store_true")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("db", help="the web app's database: upgrade it, rotate its key, make a key")
+    p.add_argument("action", choices=("upgrade", "rotate-key", "new-key"))
+    p.set_defaults(func=cmd_db)
+
     p = sub.add_parser("example", help="print the bundled example template")
     p.set_defaults(func=cmd_example)
+
+    manifest.add_command(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ from importlib import resources
 from b24app.core.changes import Refusal
 from b24app.core.render import describe_refusal
 from b24app.outcome import ApplyResult, Outcome
-from b24app.progress import APPLYING, COUNTING, CREATING, READING, VERIFYING, ProgressEvent
+from b24app.progress import APPLYING, COUNTING, CREATING, HEALING, READING, VERIFYING, ProgressEvent
 from b24app.sync import PlanChanged, UnsafePlan
 
 PROGRESS_MARK = "…"
@@ -41,6 +41,10 @@ def progress_text(event: ProgressEvent) -> str:
         return f"counting the items of {event.total} candidate deletion(s)"
     if event.phase == CREATING:
         return f"creating {_structure_text(event.detail)}"
+    if event.phase == HEALING:
+        if event.done:
+            return f"removing this run's {event.done} duplicate(s); carrying on with the other run's"
+        return f"another run created the same {_structure_text(event.detail)} at the same time"
     if event.phase == APPLYING:
         return f"applying {event.total} change(s)"
     if event.phase == VERIFYING:
@@ -122,8 +126,12 @@ def outcome_lines(result: ApplyResult) -> list[str]:
             f"Applied {s.applied} change(s){more}; verified: {domain} matches the template{note}. "
             f"{s.requests} request(s)."
         ]
+    conflicts = result.verify.conflicts
     return [
-        f"Not converged: {s.failed} change(s) failed; {s.remaining} difference(s) remain:",
+        f"Not converged: {s.failed} change(s) failed; {s.remaining} difference(s) remain"
+        + (f"; {len(conflicts)} conflict(s)" if conflicts else "")
+        + ":",
         *(f"  {c.scope.label}: {c.action} {c.key}" for c in result.remaining),
+        *(f"  {label}: conflict (several portal entries fit it; see the plan above)" for label in conflicts),
         "Fix what the messages say; running apply again is safe.",
     ]

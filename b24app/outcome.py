@@ -61,8 +61,9 @@ class ApplyResult:
     @property
     def converged(self) -> bool:
         """The re-read portal matches the template (a failed command whose effect is there anyway,
-        such as a create retried after a lost answer, does not count against it)."""
-        return not self.verify.has_changes
+        such as a create retried after a lost answer, does not count against it), and no template
+        entry fits two portal pipelines or smart processes (a conflict)."""
+        return not self.verify.has_changes and not self.verify.conflicts
 
     @property
     def remaining(self) -> list[Change]:
@@ -108,6 +109,7 @@ class ApplyResult:
                 "summary": self.verify.summary,
                 "remaining": [c.to_json() for c in self.remaining],
                 "late_blocked": [c.to_json() for c in self.late_blocked],
+                "conflicts": list(self.verify.conflicts),
             },
         }
 

@@ -14,7 +14,10 @@ COUNTING = "counting"  # counting the CRM items of candidate deletions
 CREATING = "creating"  # creating smart processes and pipelines (detail: smart_processes, pipelines)
 APPLYING = "applying"  # writing the changes of entries, pipelines and smart processes
 VERIFYING = "verifying"  # re-reading the portal to verify it matches the template
-PHASES = (READING, COUNTING, CREATING, APPLYING, VERIFYING)
+# another run created the same smart processes / pipelines at the same time (detail: smart_processes,
+# pipelines); done = 0 when found, done = total once this run's own duplicates are being removed
+HEALING = "healing"
+PHASES = (READING, COUNTING, CREATING, HEALING, APPLYING, VERIFYING)
 
 
 @dataclass(frozen=True, slots=True)

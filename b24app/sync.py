@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from b24app import duplicates
 from b24app.bitrix import reader, writer
 from b24app.bitrix.client import Client, Command
 from b24app.bitrix.errors import AccessDenied, TransientError
@@ -18,7 +19,16 @@ from b24app.core.model import PortalState, Template
 from b24app.core.plan import plan, with_usage
 from b24app.core.render import describe_refusal
 from b24app.outcome import ApplyResult
-from b24app.progress import APPLYING, COUNTING, CREATING, READING, VERIFYING, Progress, ProgressEvent, quiet
+from b24app.progress import (
+    APPLYING,
+    COUNTING,
+    CREATING,
+    READING,
+    VERIFYING,
+    Progress,
+    ProgressEvent,
+    quiet,
+)
 
 __all__ = ["ApplyResult", "PlanChanged", "Progress", "ProgressEvent", "SyncError", "UnsafePlan", "apply"]
 
@@ -129,14 +139,18 @@ def _create_structure(
 ) -> tuple[reader.PortalRead, frozenset[tuple[int, int]]]:
     """Create the missing smart processes and pipelines, in rounds (a new smart process's own
     pipelines need its entityTypeId), each round re-reading the portal in the same batch.
-    Returns the state after that and the pipelines b24app created."""
+    Returns the state after that and the pipelines this run created: the ones that carry its own
+    mark, and the default pipelines of the smart processes that appeared meanwhile. After each
+    round, what another run created at the same time is taken over (see duplicates.remove_own)."""
     created: set[tuple[int, int]] = set()
+    own_types: set[int] = set()  # entityTypeIds of the smart processes this run created
+    mark = reader.new_run_mark()
     for _ in range(MAX_STRUCTURE_ROUNDS):
         todo = [c for c in writer.structural(current.changes) if _ready(c)]
         if not todo:
             break
         progress(ProgressEvent(CREATING, total=len(todo), detail=_count(todo)))
-        before = _pipeline_ids(read.state)
+        types_before = {p.entity_type_id for p in read.state.smart_processes}
         try:
             outcome = writer.write(
                 client,
@@ -144,6 +158,7 @@ def _create_structure(
                 tail=reader.base_commands(),
                 idempotent=False,
                 on_batch=_batches(CREATING, progress),
+                mark=mark,
             )
         except TransientError as error:
             # The answer is lost but the pipelines may exist: re-read rather than create them twice.
@@ -153,8 +168,11 @@ def _create_structure(
         else:
             result.applied += outcome.done
             result.failed += outcome.failed
+            own_types |= writer.created_types(todo, outcome)
             read = reader.finish_read(client, outcome.tail, template)
-        created |= _pipeline_ids(read.state) - before
+        created |= duplicates.made_by_run(read.state, mark, types_before)
+        duplicates.mark_new_types_pipelines(client, read.state, mark, types_before)
+        read = duplicates.remove_own(client, template, read, frozenset(created), own_types, progress)
         opts = replace(options, created=frozenset(created), force=True)
         current, read = _plan_with_usage(client, template, read, opts, progress)
         if result.failed:
@@ -172,12 +190,6 @@ def export(client: Client, progress: Progress = quiet) -> tuple[Template, Portal
 def _ready(change: Change) -> bool:
     """A pipeline of a smart process that does not exist yet waits for the next round."""
     return change.target == SMART_PROCESS or change.scope.entity_type_id is not None
-
-
-def _pipeline_ids(state: PortalState) -> set[tuple[int, int]]:
-    """(entityTypeId, category id) of every pipeline on the portal."""
-    sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
-    return {(ps.entity_type_id or 0, p.id or 0) for ps in sets if ps is not None for p in ps.pipelines}
 
 
 def _count(changes: list[Change]) -> dict[str, int]:

@@ -8,6 +8,7 @@ Usage counts are read only for what a plan would delete.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -27,7 +28,12 @@ from b24app.core.model import (
 
 from .client import BatchReply, Client, Command
 from .errors import ProtocolError
+from .new_pipeline import as_created
 from .wire import EXTRA_SEMANTICS, SEMANTICS_FROM_BITRIX, as_int, category_of, entry_id, usage_probes
+
+# b24app marks the pipelines it creates: deals in originatorId (originId holds the template key),
+# invoices and smart processes in the category's code (reference-lists.md §4.1).
+MARK_PREFIX = "b24app:"
 
 # Legacy list methods for the CRM objects; everything else is counted with crm.item.list.
 _LIST_METHOD = {
@@ -194,15 +200,28 @@ class _Lists:
     def pipeline(self, section: str, etid: int, category: Mapping) -> Pipeline:
         cid = int(category.get("id", 0))
         entity_id, prefix = catalog.pipeline_stage_entity(section, etid, cid)
+        stages = self.ref_list(catalog.SECTION_STAGE_KIND[section], entity_id, prefix, cid)
         return Pipeline(
             name=str(category.get("name") or ""),
-            stages=self.ref_list(catalog.SECTION_STAGE_KIND[section], entity_id, prefix, cid),
+            stages=stages,
             # the deal pipeline 0 is the default one, whatever isDefault says
             default=_truthy(category.get("isDefault")) or (section == "deal_pipelines" and cid == 0),
             key=str(category["originId"]) if category.get("originId") else None,
             sort=as_int(category.get("sort")),
             id=cid,
+            made_by=_mark_of(category, section),
+            as_created=as_created(section, stages),
         )
+
+
+def new_run_mark() -> str:
+    """The mark one apply leaves on the pipelines it creates: its own, so it can tell them apart."""
+    return MARK_PREFIX + secrets.token_hex(4)
+
+
+def _mark_of(category: Mapping, section: str) -> str | None:
+    value = category.get("originatorId" if section == "deal_pipelines" else "code")
+    return str(value) if value and str(value).startswith(MARK_PREFIX) else None
 
 
 def _smart_process(smart_type: Mapping, lists: _Lists, categories: Mapping[int, list]) -> SmartProcess:

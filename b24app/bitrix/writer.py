@@ -137,14 +137,16 @@ def write(
     tail: Mapping[str, Command] | None = None,
     idempotent: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
+    mark: str | None = None,
 ) -> WriteResult:
     """Run the changes in order (batches of ≤50, no halt: every change is tried) and then ``tail``
     (commands that must see the result, such as a re-read) at the end of the last batch.
 
     ``idempotent=False`` for changes that must not happen twice (new pipelines and smart
     processes): a batch whose answer was lost is then not resent; the caller re-reads instead.
-    ``on_batch(done, total)`` is called after each batch that held changes (commands sent so far)."""
-    commands = {f"c{n}": command_for(change) for n, change in enumerate(changes)}
+    ``on_batch(done, total)`` is called after each batch that held changes (commands sent so far).
+    ``mark`` is left on the pipelines created (see reader.new_run_mark)."""
+    commands = {f"c{n}": _marked(command_for(change), change, mark) for n, change in enumerate(changes)}
     tail = dict(tail or {})
     result = WriteResult()
     chunks = _chunks(list(commands.items()), list(tail.items()))
@@ -166,6 +168,62 @@ def write(
             on_batch(len(result.done) + len(result.failed), len(commands))
     result.tail = merged_tail
     return result
+
+
+def _marked(command: Command, change: Change, mark: str | None) -> Command:
+    """A pipeline's creation carrying b24app's mark: deals in originatorId, others in code."""
+    if not mark or not isinstance(change, PipelineCreate):
+        return command
+    field = "originatorId" if change.scope.entity_type_id == catalog.DEAL else "code"
+    params = dict(command.params)
+    params["fields"] = {**params["fields"], field: mark}
+    return Command(command.method, params)
+
+
+def created_types(todo: Sequence[Change], outcome: WriteResult) -> set[int]:
+    """entityTypeIds of the smart processes this batch created, from Bitrix24's answers."""
+    types = set()
+    for n, change in enumerate(todo):
+        answer = outcome.results.get(f"c{n}")
+        if (
+            isinstance(change, SmartProcessCreate)
+            and isinstance(answer, dict)
+            and isinstance(answer.get("type"), dict)
+        ):
+            types.add(int(answer["type"]["entityTypeId"]))
+    return types
+
+
+def delete_duplicates(
+    client: Client,
+    pipelines: Sequence[tuple[int, int]],
+    types: Sequence[int],
+    *,
+    tail: Mapping[str, Command],
+) -> BatchReply:
+    """Delete (entityTypeId, category id) pipelines and smart processes (crm.type ids), then run
+    ``tail`` (a re-read); its answers. A deletion Bitrix24 refuses (items arrived meanwhile) leaves
+    the pipeline or smart process, and the re-read shows it."""
+    commands = [(f"t{n}", Command("crm.type.delete", {"id": type_id})) for n, type_id in enumerate(types)]
+    commands += [
+        (f"d{n}", Command("crm.category.delete", {"entityTypeId": etid, "id": cid}))
+        for n, (etid, cid) in enumerate(pipelines)
+    ]
+    reply = None
+    for chunk in _chunks(commands, list(tail.items())):
+        reply = client.batch(dict(chunk), halt=False)
+    assert reply is not None  # the tail is never empty
+    return reply
+
+
+def mark_pipelines(client: Client, pipelines: Sequence[tuple[int, int]], mark: str) -> None:
+    """Leave b24app's mark on smart-process pipelines that Bitrix24 created for it."""
+    commands = [
+        (f"m{n}", Command("crm.category.update", {"entityTypeId": etid, "id": cid, "fields": {"code": mark}}))
+        for n, (etid, cid) in enumerate(pipelines)
+    ]
+    for chunk in _chunks(commands, []):
+        client.batch(dict(chunk), halt=False)
 
 
 def _chunks(items: list, tail: list) -> list[list]:

@@ -352,6 +352,8 @@ class Plan:
     refusals: tuple[Refusal, ...] = ()  # why the plan is refused unless forced
     needs_usage: tuple[UsageQuery, ...] = ()  # deletions whose usage was not counted yet
     forced: bool = False
+    # template entries that several portal pipelines / smart processes fit: never "in sync"
+    conflicts: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -376,5 +378,6 @@ class Plan:
             "summary": self.summary,
             "refusals": [r.to_json() for r in self.refusals],
             "forced": self.forced,
+            "conflicts": list(self.conflicts),
             "changes": [c.to_json() for c in self.changes],
         }

@@ -64,6 +64,9 @@ class Pipeline:
     previous_names: tuple[str, ...] = ()
     sort: int | None = None  # None in a template = not managed
     id: int | None = None  # portal: category id (0 for the virtual default deal pipeline)
+    made_by: str | None = None  # portal: the mark of the b24app run that created it ("b24app:<run>")
+    # portal: ids of the stages still exactly as Bitrix24 created them with the pipeline
+    as_created: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from . import catalog
 from .changes import (
     ENTRY,
     PIPELINE,
+    SMART_PROCESS,
     Blocked,
     Change,
     EntryChange,
@@ -37,7 +38,7 @@ from .changes import (
     refusal_of,
 )
 from .checksum import checksum
-from .matching import match_pipelines, match_smart_process
+from .matching import KEY, Conflict, match_pipelines, match_smart_process
 from .model import (
     SUCCESS,
     Entry,
@@ -64,6 +65,7 @@ def plan(template: Template, state: PortalState, options: PlanOptions | None = N
         refusals=tuple(planner.refusals),
         needs_usage=tuple(planner.needs_usage),
         forced=options.force,
+        conflicts=tuple(planner.conflicts),
     )
 
 
@@ -75,6 +77,7 @@ class _Planner:
         self.changes: list[Change] = []
         self.refusals: list[Refusal] = []
         self.needs_usage: list[UsageQuery] = []
+        self.conflicts: list[str] = []
 
     def block(
         self, target: str, scope: Scope, key: str, reason: str, refused: EntryChange | None = None
@@ -128,8 +131,12 @@ class _Planner:
         self.entries(scope, desired, actual, self.prune_of(desired.prune), fresh=False)
 
     def smart_process(self, desired: SmartProcess) -> None:
-        actual = match_smart_process(desired, self.state.smart_processes)
+        actual, conflict = match_smart_process(desired, self.state.smart_processes)
         label = f'smart process "{desired.title}"'
+        if conflict is not None:
+            scope = Scope("smart_processes", label, smart_process=desired.title)
+            self.conflict(SMART_PROCESS, scope, desired.title, _smart_process_conflict(conflict))
+            return
         if actual is None:
             scope = Scope("smart_processes", label, smart_process=desired.title)
             self.changes.append(SmartProcessCreate(scope, desired.title, desired))
@@ -153,11 +160,11 @@ class _Planner:
     ) -> None:
         etid = entity_type_id if entity_type_id is not None else actual.entity_type_id
         section = _Section(desired.section, etid, process)
-        matched, ambiguous = match_pipelines(desired.pipelines, actual.pipelines)
+        matched, conflicts = match_pipelines(desired.pipelines, actual.pipelines)
         next_id = max((p.id or 0 for p in actual.pipelines), default=0) + 1  # ids only grow
         for want in desired.pipelines:
-            if want.name in ambiguous:
-                self.ambiguous_pipeline(section, want, ambiguous[want.name])
+            if want.name in conflicts:
+                self.pipeline_conflict(section, want, conflicts[want.name])
                 continue
             have = matched.get(want.name)
             if have is None and section.name == "deal_pipelines":
@@ -170,25 +177,59 @@ class _Planner:
         unsure = {
             n
             for want in desired.pipelines
-            if want.name in ambiguous
+            if want.name in conflicts
             for n in (want.name, *want.previous_names)
         }
-        self.pipeline_deletions(desired, actual, matched, section, unsure)
+        in_conflict = {i for c in conflicts.values() for i in c.ids}
+        self.pipeline_deletions(desired, actual, matched, section, unsure, in_conflict)
 
-    def ambiguous_pipeline(self, section: _Section, want: Pipeline, count: int) -> None:
-        """A template pipeline whose name fits several of the portal's is blocked, not guessed."""
-        reason = f"{count} {section.noun}s on the portal have this name; rename all but one in Bitrix24" + (
-            ", or give this one a key" if section.name == "deal_pipelines" else ""
-        )
-        self.block(PIPELINE, section.scope_of_new(want, new=False), want.name, reason)
+    def conflict(self, target: str, scope: Scope, key: str, reason: str) -> None:
+        """Several portal pipelines or smart processes fit one template entry: blocked, and the plan
+        (and so an apply's verification) is never in sync while it lasts."""
+        self.conflicts.append(scope.label)
+        self.block(target, scope, key, reason)
+
+    def pipeline_conflict(self, section: _Section, want: Pipeline, conflict: Conflict) -> None:
+        """A template pipeline that several of the portal's fit (same key or name): not guessed."""
+        ids = ", ".join(str(i) for i in conflict.ids)
+        if conflict.by == KEY:
+            reason = (
+                f"conflict: {len(conflict.ids)} {section.noun}s on the portal have the key {want.key!r} "
+                f"(ids {ids}), as two applies at once leave them; keep one (b24app keeps the lowest id) "
+                "and delete the others in Bitrix24 once they are empty, then apply again"
+            )
+        else:
+            reason = (
+                f"conflict: {len(conflict.ids)} {section.noun}s on the portal have this name (ids {ids}); "
+                "rename or delete all but one in Bitrix24"
+                + (", or give this one a key" if section.name == "deal_pipelines" else "")
+            )
+        self.conflict(PIPELINE, section.scope_of_new(want, new=False), want.name, reason)
 
     def existing_pipeline(self, section: _Section, want: Pipeline, have: Pipeline) -> None:
         """A pipeline both sides have: its own fields, then its stages."""
         scope = section.scope_of(have, want.name, have.stages.key)
         self.pipeline_fields(section.name, scope, want, have)
-        fresh = (section.entity_type_id, have.id) in self.options.created
+        fresh = (section.entity_type_id, have.id) in self.options.created or self.left_fresh(
+            section, want, have
+        )
         prune = self.prune_of(want.stages.prune)
         self.entries(scope, want.stages, have.stages, prune, fresh=fresh)
+
+    def left_fresh(self, section: _Section, want: Pipeline, have: Pipeline) -> bool:
+        """A pipeline b24app made (it carries the mark) that still holds, beside the template's
+        stages, only the untouched default stages Bitrix24 gave it, and no items: a run stopped
+        right after creating it. It is finished as a new one. Never a pipeline without the mark."""
+        wanted = {e.id for e in want.stages.entries}
+        extras = [e.id for e in have.stages.entries if e.id not in wanted]
+        if not have.made_by or not extras or not have.as_created.issuperset(extras):
+            return False
+        etid, cid = section.entity_type_id or 0, have.id or 0
+        count = self.state.usage.pipelines.get((etid, cid))
+        if count is None:
+            self.needs_usage.append(PipelineUsage(etid, cid))
+            return False
+        return count == 0
 
     def long_ids_of_new_deal_pipeline(
         self, want: Pipeline, number: int, etid: int | None, process: str | None
@@ -235,11 +276,16 @@ class _Planner:
         matched: Mapping[str, Pipeline],
         section: _Section,
         unsure: set[str],
+        in_conflict: set[int],
     ) -> None:
         """With prune, delete the portal's pipelines the template does not name (never one whose name
         the template gives to an ambiguous pipeline)."""
         kept = {id(p) for p in matched.values()}
-        extra = [p for p in actual.pipelines if id(p) not in kept and p.name not in unsure]
+        extra = [
+            p
+            for p in actual.pipelines
+            if id(p) not in kept and p.name not in unsure and p.id not in in_conflict
+        ]
         if not extra or not self.prune_of(desired.prune):
             return
         deletions = sum(self.pipeline_deletion(section, have) for have in extra)
@@ -414,6 +460,15 @@ class _Section:
             name,
             self.process,
         )
+
+
+def _smart_process_conflict(conflict: Conflict) -> str:
+    ids = ", ".join(str(i) for i in conflict.ids)
+    return (
+        f"conflict: {len(conflict.ids)} smart processes on the portal have this {conflict.by} "
+        f"(entityTypeIds {ids}); delete the empty duplicates or rename all but one in Bitrix24, then "
+        "apply again"
+    )
 
 
 _SINGULAR = {"leads and contacts": "lead or contact", "companies": "company", "CRM items": "CRM item"}

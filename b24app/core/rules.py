@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from b24app.core.catalog import StageRules, id_charset_problem, template_id_limit
+from b24app.core.limits import shown
 from b24app.core.model import FAILURE, PROCESS, SEMANTICS_RANK, SUCCESS, Entry, Pipeline, SmartProcess
 
 Where = Callable[[int], str]
@@ -44,7 +45,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' {problem}",
+                    f"id '{shown(entry_id)}' {problem}",
                     "choose an id of Latin letters, digits, '_' and '-'",
                 )
             )
@@ -53,7 +54,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' is too long ({len(entry_id)} > {limit})",
+                    f"id '{shown(entry_id)}' is too long ({len(entry_id):,} > {limit})",
                     f"use at most {limit} characters",
                 )
             )
@@ -63,7 +64,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' is already used ({where(first_seen[folded])})",
+                    f"id '{shown(entry_id)}' is already used ({where(first_seen[folded])})",
                     "give each entry its own id (Bitrix24 ignores case in ids)",
                 )
             )

@@ -45,8 +45,6 @@ def free_port(span: int = 8) -> int:
 
 
 class Sandbox:
-    """`b24app sandbox` as a subprocess on free loopback ports."""
-
     def __init__(
         self,
         portals: int = 3,
@@ -54,18 +52,40 @@ class Sandbox:
         extra: list[str] | tuple[str, ...] = (),
         port: int | None = None,
     ):
-        # Another process (a parallel test run) may take the free ports before the sandbox binds
-        # them: then try another range, a few times, unless the caller asked for a port.
-        for attempt in range(1 if port else 5):
-            self.port = port or free_port(portals + 2)
-            try:
-                self.proc, self.webhooks = self._launch(portals, lang, extra)
-                break
-            except PortTaken:
-                if port or attempt == 4:
-                    raise
-        self.oauth = f"http://127.0.0.1:{self.port}"
-        self.control = f"http://127.0.0.1:{self.port}/control/portals"
+        # Port 0: the sandbox binds ephemeral ports itself and prints them (no race for a free port).
+        self.port = port or 0
+        cmd = [
+            sys.executable,
+            "-m",
+            "b24app.cli",
+            "sandbox",
+            "--port",
+            str(self.port),
+            "--portals",
+            str(portals),
+        ]
+        if lang:
+            cmd += ["--lang", lang]
+        cmd += list(extra)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.webhooks: list[str] = []
+        oauth = None
+        deadline = time.monotonic() + 20
+        while oauth is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("sandbox exited: " + self.proc.stderr.read())
+            m = re.match(r"webhook: (\S+)", line)
+            if m:
+                self.webhooks.append(m.group(1))
+            m = re.match(r"OAuth server: (http://127\.0\.0\.1:(\d+))", line)
+            if m:
+                oauth, self.port = m.group(1), int(m.group(2))
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox did not start")
+        assert len(self.webhooks) == portals, self.webhooks
+        self.oauth = oauth
+        self.control = f"{oauth}/control/portals"
         for _ in range(100):
             try:
                 r = requests.get(self.control, timeout=2)
@@ -85,62 +105,19 @@ class Sandbox:
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()
 
-    def _launch(self, portals: int, lang: str | None, extra) -> tuple[subprocess.Popen, list[str]]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "b24app.cli",
-            "sandbox",
-            "--port",
-            str(self.port),
-            "--portals",
-            str(portals),
-        ]
-        if lang:
-            cmd += ["--lang", lang]
-        cmd += list(extra)
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        webhooks: list[str] = []
-        deadline = time.monotonic() + 20
-        try:
-            while len(webhooks) < portals:
-                line = proc.stdout.readline()
-                if not line:
-                    error = proc.stderr.read()
-                    raise (PortTaken if "Address already in use" in error else RuntimeError)(
-                        "sandbox exited: " + error
-                    )
-                m = re.match(r"webhook: (\S+)", line)
-                if m:
-                    webhooks.append(m.group(1))
-                if time.monotonic() > deadline:
-                    raise RuntimeError("sandbox did not start")
-        except BaseException:
-            _end(proc)
-            raise
-        return proc, webhooks
-
     def portal(self, i: int) -> Portal:
         return Portal(self, self.portals[i])
 
     def stop(self) -> None:
-        _end(self.proc)
-
-
-class PortTaken(RuntimeError):
-    """The sandbox could not bind its ports: something else took them first."""
-
-
-def _end(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    for f in (proc.stdout, proc.stderr):
-        with contextlib.suppress(Exception):
-            f.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(Exception):
+                f.close()
 
 
 class Portal:

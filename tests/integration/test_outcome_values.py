@@ -27,7 +27,7 @@ def test_a_progress_event_round_trips_through_json():
 
 
 def test_a_progress_event_knows_only_the_phases_of_a_sync():
-    assert PHASES == ("reading", "counting", "creating", "applying", "verifying")
+    assert PHASES == ("reading", "counting", "creating", "healing", "applying", "verifying")
     with pytest.raises(ValueError, match="unknown progress phase"):
         ProgressEvent("thinking")
 
