@@ -69,21 +69,24 @@ class Sandbox:
         cmd += list(extra)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.webhooks: list[str] = []
-        oauth = None
         deadline = time.monotonic() + 20
-        while oauth is None:
+        while len(self.webhooks) < portals:
             line = self.proc.stdout.readline()
             if not line:
                 raise RuntimeError("sandbox exited: " + self.proc.stderr.read())
             m = re.match(r"webhook: (\S+)", line)
             if m:
                 self.webhooks.append(m.group(1))
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox did not start")
+        oauth = None
+        while oauth is None:  # the sandbox names its OAuth server (and so its port) on stderr
+            line = self.proc.stderr.readline()
+            if not line:
+                raise RuntimeError("sandbox exited without naming its OAuth server")
             m = re.match(r"OAuth server: (http://127\.0\.0\.1:(\d+))", line)
             if m:
                 oauth, self.port = m.group(1), int(m.group(2))
-            if time.monotonic() > deadline:
-                raise RuntimeError("sandbox did not start")
-        assert len(self.webhooks) == portals, self.webhooks
         self.oauth = oauth
         self.control = f"{oauth}/control/portals"
         for _ in range(100):
