@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, render_template_string, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from b24app.bitrix.callbacks import CallbackRefused, PayloadError, parse_event, parse_frame
+from b24app.bitrix.callbacks import CallbackRefused, PayloadError, parse_event, parse_frame, parse_php_form
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.eventbind import BindResult, bind_events
 from b24app.bitrix.verify import VerifiedPortal, portal_client, verified_tokens, verify_event, verify_frame
@@ -46,14 +46,14 @@ class Installed:
 @bp.post("/b24/<slug>/install/")
 def install(slug: str):
     registration = common.registration(slug)
-    form = request.form
     try:
+        form = parse_php_form(request.get_data(), "the installation")
         if "event" in form:
             return _api_only(registration)
         if "AUTH_ID" in form:
             return _installer(registration)
         if "install_token" in form:
-            return _finish(registration)
+            return _finish(registration, form)
     except CallbackRefused as refused:
         return refuse(403 if not _is_payload_error(refused) else 400, "the installation", refused.reason)
     except BitrixError as error:  # Bitrix24 could not be asked: nothing was stored
@@ -131,12 +131,12 @@ def _installer(registration: Registration):
     )
 
 
-def _finish(registration: Registration):
+def _finish(registration: Registration, form: dict):
     """The installer's form: the chosen template, then the page that calls BX24.installFinish()."""
     if not _same_origin():
         raise CallbackRefused("the installation", "the form was posted from another site")
     try:
-        signed = _serializer().loads(request.form.get("install_token", ""), max_age=INSTALL_TOKEN_AGE)
+        signed = _serializer().loads(str(form.get("install_token", "")), max_age=INSTALL_TOKEN_AGE)
     except BadSignature:
         raise CallbackRefused("the installation", "the installer form expired or was altered; reopen b24app") from None
     if signed.get("r") != registration.slug:
@@ -148,7 +148,9 @@ def _finish(registration: Registration):
         raise CallbackRefused("the installation", "the portal of this installer form is unknown") from None
     if portal.state == PortalState.UNINSTALLED:
         raise CallbackRefused("the installation", "b24app was uninstalled from this portal meanwhile")
-    choice = request.form.get("template", "")
+    choice = form.get("template", "")
+    if not isinstance(choice, str):
+        raise CallbackRefused("the installation", "the template field is malformed")
     if choice and choice not in template_names(common.settings().templates):
         raise CallbackRefused("the installation", "the chosen template is not in the library")
     store.portals.assign_template(portal.id, choice or None)
@@ -267,21 +269,21 @@ def _lang(value: str | None) -> str:
     return "ru" if (value or "").lower().startswith("ru") else "en"
 
 
-def bx24_script_url() -> str:
+def bx24_script_url(oauth_url: str) -> str:
     """The BX24 library: Bitrix24's //api.bitrix24.com/api/v1/, or the configured OAuth server's (sandbox)."""
-    oauth_url = common.settings().oauth_url.rstrip("/")
+    oauth_url = oauth_url.rstrip("/")
     if urlsplit(oauth_url).hostname == "oauth.bitrix.info":
         return "https://api.bitrix24.com/api/v1/"
     return f"{oauth_url}/api/v1/"
 
 
-def _page(template: str, verified: VerifiedPortal | None, *, origin: str | None = None, lang: str, **context):
+def _page(source: str, verified: VerifiedPortal | None, *, origin: str | None = None, lang: str, **context):
     manifest = common.manifest()
     if verified is not None:
         origin = f"{urlsplit(verified.client_endpoint).scheme}://{verified.domain}"
-    script = bx24_script_url()
+    script = bx24_script_url(common.settings().oauth_url)
     html = render_template_string(
-        template, t=TEXT[lang], lang=lang, manifest=manifest, script=script, **context
+        source, t=TEXT[lang], lang=lang, manifest=manifest, script=script, **context
     )
     response = Response(html, content_type="text/html; charset=utf-8")
     script_origin = "{0.scheme}://{0.netloc}".format(urlsplit(script))
