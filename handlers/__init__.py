@@ -28,7 +28,9 @@ STORE, SETTINGS, JOBS = "b24app.store", "b24app.settings", "b24app.jobs"
 MAX_REQUEST = 4 * MAX_BODY  # the page's own POSTs carry a template (C's blueprint bounds its own fields)
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None, start_jobs: bool = False) -> Flask:
+def create_app(
+    settings: Settings | None = None, *, store: Store | None = None, start_jobs: bool = False
+) -> Flask:
     """The b24app server. ``settings`` default to the environment; ``store`` to ``Store.open`` (migrated).
 
     ``start_jobs`` starts the in-process job consumer (``b24app serve``) when b24app.jobs exists.

@@ -87,7 +87,10 @@ def _api_only(registration: Registration):
         state=PortalState.INSTALLED,
     )
     common.store().events.record(
-        "ONAPPINSTALL", "installed", portal_id=done.portal.id, member_id=verified.member_id,
+        "ONAPPINSTALL",
+        "installed",
+        portal_id=done.portal.id,
+        member_id=verified.member_id,
         detail=_bind_detail(done),
     )
     status = 200 if done.bind_error is None else 502
@@ -115,7 +118,11 @@ def _installer(registration: Registration):
         state=PortalState.INSTALLING,
     )
     common.store().events.record(
-        "INSTALLER", "opened", portal_id=done.portal.id, member_id=verified.member_id, detail=_bind_detail(done)
+        "INSTALLER",
+        "opened",
+        portal_id=done.portal.id,
+        member_id=verified.member_id,
+        detail=_bind_detail(done),
     )
     token = _serializer().dumps({"p": done.portal.id, "r": registration.slug, "u": verified.user_id})
     return _page(
@@ -138,7 +145,9 @@ def _finish(registration: Registration, form: dict):
     try:
         signed = _serializer().loads(str(form.get("install_token", "")), max_age=INSTALL_TOKEN_AGE)
     except BadSignature:
-        raise CallbackRefused("the installation", "the installer form expired or was altered; reopen b24app") from None
+        raise CallbackRefused(
+            "the installation", "the installer form expired or was altered; reopen b24app"
+        ) from None
     if signed.get("r") != registration.slug:
         raise CallbackRefused("the installation", "the installer form belongs to another registration")
     store = common.store()
@@ -195,7 +204,10 @@ def _install(
         raise CallbackRefused("the installation", "it carries no refresh token to keep")
     settings, store = common.settings(), common.store()
     tokens = verified_tokens(
-        verified, access_token, refresh_token, oauth_url=settings.oauth_url,
+        verified,
+        access_token,
+        refresh_token,
+        oauth_url=settings.oauth_url,
         expires=expires.timestamp() if expires else None,
     )
     urls = common.app_urls(registration.slug)
@@ -233,7 +245,11 @@ def _expiry(expires: int | None, expires_in: int | None) -> datetime | None:
 def _bind_summary(done: Installed) -> dict:
     if done.bound is None:
         return {"bound": [], "already": [], "failed": list(common.manifest().events)}
-    return {"bound": list(done.bound.bound), "already": list(done.bound.already), "failed": sorted(done.bound.failed)}
+    return {
+        "bound": list(done.bound.bound),
+        "already": list(done.bound.already),
+        "failed": sorted(done.bound.failed),
+    }
 
 
 def _bind_detail(done: Installed) -> str:
@@ -302,7 +318,9 @@ TEXT = {
         "intro": "b24app keeps this portal's CRM reference lists in line with a template.",
         "manages": "It manages these lists (only when you apply a plan you have seen):",
         "lists": [
-            "lead statuses and sources", "deal pipelines and their stages", "smart processes and their stages",
+            "lead statuses and sources",
+            "deal pipelines and their stages",
+            "smart processes and their stages",
             "other CRM reference lists (contact types, industries, …)",
         ],
         "events": "It listens to these portal events",
@@ -320,7 +338,9 @@ TEXT = {
         "intro": "b24app приводит справочники CRM этого портала в соответствие с шаблоном.",
         "manages": "Приложение управляет списками (только когда вы применяете показанный план):",
         "lists": [
-            "статусы и источники лидов", "воронки сделок и их стадии", "смарт-процессы и их стадии",
+            "статусы и источники лидов",
+            "воронки сделок и их стадии",
+            "смарт-процессы и их стадии",
             "прочие справочники CRM (типы контактов, сферы деятельности, …)",
         ],
         "events": "Приложение подписывается на события портала",

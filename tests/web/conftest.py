@@ -52,7 +52,10 @@ class Server:
         # The local-app form shows client_id and secret once saved; `b24app app add` then prints the
         # registration's URLs, which the admin enters in the form (here: set on the sandbox's records).
         created = self.sandbox.register_app(
-            portal, handler_url=f"{self.url}/pending/", install_url=f"{self.url}/pending/", scopes=["crm", "im"]
+            portal,
+            handler_url=f"{self.url}/pending/",
+            install_url=f"{self.url}/pending/",
+            scopes=["crm", "im"],
         )
         registration = self.store.registrations.add(created["client_id"], created["client_secret"])
         urls = load_manifest().urls(self.url, registration.slug)

@@ -129,7 +129,11 @@ def test_update_renews_the_application_token_only_when_bitrix24_vouches(server):
     portal = server.store.portals.get(handle.member_id)
     assert portal.application_token == "fresh0application0token"
 
-    forged = {**update, "auth[access_token]": "never0issued0token0abc", "auth[application_token]": "forged0token0xyz"}
+    forged = {
+        **update,
+        "auth[access_token]": "never0issued0token0abc",
+        "auth[application_token]": "forged0token0xyz",
+    }
     assert server.client.post(f"/b24/{registration.slug}/events/", data=forged).status_code == 403
     assert server.store.portals.get(handle.member_id).application_token == "fresh0application0token"
 
