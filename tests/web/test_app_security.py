@@ -294,3 +294,34 @@ def test_the_sqlite_file_holds_no_plaintext_token(server, backend):
     ):
         assert secret.encode() not in data
     assert portal.member_id.encode() in data  # the file is the one that holds the portal
+
+
+def test_an_installer_form_works_only_at_its_own_registrations_address(server):
+    _, created = server.register(0)
+    other, _ = server.register(1)
+    launch = server.sandbox.portals[0].launch(created["client_id"], 1)
+    path = urlsplit(launch.action)
+    page = server.client.post(f"{path.path}?{path.query}", data=launch.fields).get_data(as_text=True)
+    token = re.search(r'name="install_token" value="([^"]+)"', page)[1]
+    answer = server.client.post(
+        f"/b24/{other.slug}/install/", data={"install_token": token, "template": "retail"}
+    )
+    assert answer.status_code == 403
+    portal = server.store.portals.get(server.sandbox.portals[0].member_id)
+    assert (portal.state, portal.template) == (PortalState.INSTALLING, None)
+
+
+def test_an_update_cannot_revive_an_uninstalled_portal(server):
+    registration, created, portal = installed(server)
+    url = f"/b24/{registration.slug}/events/"
+    assert server.client.post(url, data=event(portal, portal.application_token)).status_code == 200
+    app = server.sandbox.oauth.apps[created["client_id"]]
+    token, expires = server.sandbox.oauth.event_token(app, 1)  # still live: the portal kept the app
+    update = {
+        **event(portal, "fresh0application0token", "ONAPPUPDATE"),
+        "auth[access_token]": token,
+        "auth[expires]": str(expires),
+    }
+    assert server.client.post(url, data=update).status_code == 403
+    portal = server.store.portals.get(portal.member_id)
+    assert (portal.state, portal.application_token) == (PortalState.UNINSTALLED, None)
