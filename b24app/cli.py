@@ -13,9 +13,10 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from b24app import console, manifest, sync
+from b24app import console, manifest, registrations, sync
 from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
@@ -373,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_example)
 
     manifest.add_command(sub)
+    registrations.add_command(sub)
+    for plugin in entry_points(group="b24app.commands"):  # e.g. serve, from the web layer (handlers)
+        plugin.load()(sub)
     return parser
 
 
