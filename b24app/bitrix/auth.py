@@ -178,10 +178,12 @@ class OAuthAuth:
 
     @property
     def oauth_url(self) -> str:
-        """The OAuth server: the one the tokens came from (``server_endpoint``) when known."""
-        endpoint = self.tokens.server_endpoint
-        url = endpoint.removesuffix("/").removesuffix("/rest") if endpoint else self._oauth_url
-        return _ensure_slash(url)
+        """The configured OAuth server, where the client_secret goes, and nowhere else.
+
+        A pair's ``server_endpoint`` (stored, POSTed, or named in a token answer) is never used:
+        anyone who could put an address there would receive the client_secret with the next renewal.
+        """
+        return _ensure_slash(self._oauth_url)
 
     def method_url(self, method: str) -> str:
         return _ensure_slash(self.tokens.client_endpoint) + method
@@ -266,10 +268,8 @@ def _renewed(previous: OAuthTokens, payload: dict[str, Any]) -> OAuthTokens:
     ):
         raise ProtocolError(describe("oauth/token", "the OAuth server answered without a token pair"))
     client_endpoint = payload.get("client_endpoint") or previous.client_endpoint
-    server_endpoint = payload.get("server_endpoint") or previous.server_endpoint
     try:
         checked_url(client_endpoint, "the renewed client_endpoint")
-        checked_url(server_endpoint or DEFAULT_OAUTH_URL, "the renewed server_endpoint")
     except ValueError as error:
         raise ProtocolError(describe("oauth/token", str(error))) from None
     user_id = payload.get("user_id")
@@ -278,8 +278,7 @@ def _renewed(previous: OAuthTokens, payload: dict[str, Any]) -> OAuthTokens:
         access_token=access_token,
         refresh_token=refresh_token,
         expires=_expires(payload),
-        client_endpoint=client_endpoint,
-        server_endpoint=server_endpoint,
+        client_endpoint=client_endpoint,  # server_endpoint stays: renewals go to the configured server only
         member_id=payload.get("member_id") or previous.member_id,
         scope=payload.get("scope") or previous.scope,
         user_id=int(user_id) if user_id not in (None, "") else previous.user_id,
