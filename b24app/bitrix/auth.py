@@ -135,7 +135,8 @@ class OAuthAuth:
     Three hooks make it safe for several threads and processes sharing one portal's pair:
 
     - ``on_refresh`` (the save hook) receives every renewed pair, whole, and must store it before
-      it returns: Bitrix24 refresh tokens are single-use, so a pair that is not saved is lost;
+      it returns: Bitrix24 refresh tokens are single-use, so a pair that is not saved is lost; it
+      may return another pair instead (the store's, when a newer one was saved meanwhile) to use;
     - ``load`` returns the pair the store holds now (``None``: nothing stored), so a renewal made
       by another process is used instead of spending the dead refresh token again;
     - ``lock`` (a :class:`~b24app.bitrix.tokens.RefreshLock`, default: one per process) is held,
@@ -151,7 +152,7 @@ class OAuthAuth:
         client_secret: str,
         *,
         oauth_url: str = DEFAULT_OAUTH_URL,
-        on_refresh: Callable[[OAuthTokens], None] | None = None,
+        on_refresh: Callable[[OAuthTokens], OAuthTokens | None] | None = None,
         load: Callable[[], OAuthTokens | None] | None = None,
         lock: RefreshLock = PROCESS_REFRESH_LOCK,
     ) -> None:
@@ -243,7 +244,9 @@ class OAuthAuth:
         tokens = _renewed(self.tokens, read_payload(response, method, server="the OAuth server"))
         self._use(tokens)
         if self._on_refresh is not None:
-            self._on_refresh(tokens)  # still under the lock: the next holder loads this pair
+            kept = self._on_refresh(tokens)  # still under the lock: the next holder loads this pair
+            if kept is not None:  # the store kept a pair saved meanwhile by another writer: use that
+                self._use(kept)
 
     def _use(self, tokens: OAuthTokens) -> None:
         self._remember_secrets(tokens.access_token, tokens.refresh_token)
