@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 
 from b24app.bitrix.addresses import AddressPolicy, guarded_session
 from b24app.bitrix.auth import OAuthAuth
@@ -99,7 +98,7 @@ class InstalledAuth(OAuthAuth):
             lock=_StoreRefreshLock(store, portal.id),
         )
 
-    def refresh(self, session: requests.Session, *, stale_token: str | None = None) -> None:
+    def refresh(self, session: Any, *, stale_token: str | None = None) -> None:
         try:
             super().refresh(session, stale_token=stale_token)
         except AuthError as error:
