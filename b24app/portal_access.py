@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-
 from b24app.bitrix.addresses import AddressPolicy, guarded_session
 from b24app.bitrix.auth import OAuthAuth
 from b24app.bitrix.client import Client
