@@ -272,7 +272,8 @@ def _read_library(name: str) -> tuple[Chosen | None, list[str]]:
     folder = _settings().templates
     if not TEMPLATE_NAME.fullmatch(name) or name not in library_names(folder):
         return None, ["template_missing"]
-    data = (folder / f"{name}.yaml").open("rb").read(MAX_TEMPLATE_BYTES + 1)
+    with (folder / f"{name}.yaml").open("rb") as stream:
+        data = stream.read(MAX_TEMPLATE_BYTES + 1)
     if len(data) > MAX_TEMPLATE_BYTES:
         return None, ["template_too_large"]
     try:

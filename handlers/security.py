@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 PAGE_TOKEN_LIFETIME = 30 * 60  # seconds: long enough to read a plan, short enough to be useless later
 _SALT = "b24app.page-token.v1"
@@ -50,8 +52,14 @@ def derive_key(secret: bytes) -> bytes:
 
 
 class PageTokens:
-    def __init__(self, secret: bytes, lifetime: int = PAGE_TOKEN_LIFETIME) -> None:
-        self._serializer = URLSafeTimedSerializer(derive_key(secret), salt=_SALT)
+    def __init__(
+        self, secret: bytes, lifetime: int = PAGE_TOKEN_LIFETIME, clock: Callable[[], float] = time.time
+    ) -> None:
+        class Signer(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock())
+
+        self._serializer = URLSafeTimedSerializer(derive_key(secret), salt=_SALT, signer=Signer)
         self.lifetime = lifetime
 
     def issue(self, user: PageUser) -> str:
