@@ -213,7 +213,7 @@ def apply_view(user: PageUser, portal: Portal):
     latest = _store().runs.last(portal.id)
     if str(latest.id if latest else 0) != request.form.get("after_run", ""):
         return _planned(user, portal, chosen, problems, notice="run_since")
-    run_id = _jobs().submit_apply(portal.id, chosen.name, chosen.text, checksum, _who(user))
+    run_id = _jobs().submit_apply(portal.id, chosen.name or "", chosen.text, checksum, _who(user))
     logger.info("apply run %s submitted for portal %s", run_id, portal.id)
     return _run_page(user, portal, run_id)
 
@@ -330,8 +330,8 @@ def _jobs():
     return current_app.extensions["b24app.jobs"]
 
 
-def _who(user: PageUser) -> str:
-    return f"user {user.user_id}" if user.user_id is not None else "a portal user"
+def _who(user: PageUser) -> int | None:
+    return user.user_id
 
 
 def _planned(user: PageUser, portal: Portal, chosen: Chosen | None, problems: list, notice: str | None = None):
