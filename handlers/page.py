@@ -33,11 +33,11 @@ from b24app.core.render import render_html
 from b24app.core.template import Problem, TemplateError, load_template
 from b24app.store import NotFound, Portal, PortalState, Settings, Store
 from handlers import i18n
+from handlers.install import bx24_script_url
 from handlers.security import (
     PageRefused,
     PageTokens,
     PageUser,
-    bx24_script,
     check_same_origin,
     page_headers,
     portal_origin,
@@ -427,11 +427,8 @@ def _problem_text(problem: Problem | str, text: dict) -> str:
 
 
 def _bx24(portal: Portal) -> str:
-    origin = portal_origin(portal.client_endpoint)
-    host = origin.split("://", 1)[1].rsplit(":", 1)[0].strip("[]")
-    from b24app.store.settings import is_loopback
-
-    return bx24_script(origin, _settings().allow_loopback and is_loopback(host))
+    """The BX24 library: Bitrix24's own, or the sandbox's stand-in (the installer loads the same)."""
+    return bx24_script_url()
 
 
 def _with_headers(response: Response, portal: Portal | None) -> Response:

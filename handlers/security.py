@@ -23,7 +23,6 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 PAGE_TOKEN_LIFETIME = 30 * 60  # seconds: long enough to read a plan, short enough to be useless later
 _SALT = "b24app.page-token.v1"
 _CONTEXT = b"b24app: the key of in-portal page tokens"
-REAL_BX24_SCRIPT = "https://api.bitrix24.com/api/v1/"
 
 
 class PageRefused(Exception):
@@ -117,11 +116,6 @@ def portal_origin(client_endpoint: str) -> str:
     if origin is None:
         raise ValueError("the portal's address is not a web address")
     return origin
-
-
-def bx24_script(origin: str, loopback: bool) -> str:
-    """Where the page loads BX24 from: Bitrix24's library, or the sandbox portal's stand-in."""
-    return f"{origin}/bitrix/js/rest/bx24.js" if loopback else REAL_BX24_SCRIPT
 
 
 def page_headers(origin: str, script: str) -> dict[str, str]:

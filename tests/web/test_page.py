@@ -81,7 +81,8 @@ def test_the_page_may_be_framed_only_by_its_portal(env):
     policy = answer.headers["Content-Security-Policy"]
     origin = portal.handle.base_url.rstrip("/")
     assert f"frame-ancestors {origin}" in policy
-    assert "default-src 'self'" in policy and f"script-src 'self' {origin}/bitrix/js/rest/bx24.js" in policy
+    bx24 = portal.settings.oauth_url + "/api/v1/"
+    assert "default-src 'self'" in policy and f"script-src 'self' {bx24};" in policy
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert "Set-Cookie" not in answer.headers
 
