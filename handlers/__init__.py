@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from b24app.bitrix.callbacks import MAX_BODY
 from b24app.store import Settings, Store
 from handlers import events, health, install
-from handlers.logs import hide_secrets_in_logs
+from handlers.logs import hide, hide_secrets_in_logs
 
 logger = logging.getLogger("handlers")
 
@@ -28,7 +28,9 @@ STORE, SETTINGS, JOBS = "b24app.store", "b24app.settings", "b24app.jobs"
 MAX_REQUEST = 4 * MAX_BODY  # the page's own POSTs carry a template (C's blueprint bounds its own fields)
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None, start_jobs: bool = False) -> Flask:
+def create_app(
+    settings: Settings | None = None, *, store: Store | None = None, start_jobs: bool = False
+) -> Flask:
     """The b24app server. ``settings`` default to the environment; ``store`` to ``Store.open`` (migrated).
 
     ``start_jobs`` starts the in-process job consumer (``b24app serve``) when b24app.jobs exists.
@@ -83,7 +85,7 @@ def _add_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        logger.error("unexpected %s while handling a request", type(error).__name__)
+        logger.error("unexpected %s at %s: %s", type(error).__name__, request.path, hide(str(error)))
         return jsonify(error="Internal Server Error", message="b24app failed; the error is logged"), 500
 
 

@@ -87,7 +87,10 @@ def _renewed_token(event: EventPost, registration: Registration, portal: Portal)
     store = common.store()
     store.portals.set_application_token(portal.id, event.auth.application_token)
     store.events.record(
-        "ONAPPUPDATE", "updated", portal_id=portal.id, member_id=portal.member_id,
+        "ONAPPUPDATE",
+        "updated",
+        portal_id=portal.id,
+        member_id=portal.member_id,
         detail=f"version {event.data.get('VERSION', '?')}; application_token renewed",
     )
     logger.info("the application_token of %s was renewed (ONAPPUPDATE)", portal.domain)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, render_template_string, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from b24app.bitrix.callbacks import CallbackRefused, PayloadError, parse_event, parse_frame
+from b24app.bitrix.callbacks import CallbackRefused, PayloadError, parse_event, parse_frame, parse_php_form
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.eventbind import BindResult, bind_events
 from b24app.bitrix.verify import VerifiedPortal, portal_client, verified_tokens, verify_event, verify_frame
@@ -46,14 +46,14 @@ class Installed:
 @bp.post("/b24/<slug>/install/")
 def install(slug: str):
     registration = common.registration(slug)
-    form = request.form
     try:
+        form = parse_php_form(request.get_data(), "the installation")
         if "event" in form:
             return _api_only(registration)
         if "AUTH_ID" in form:
             return _installer(registration)
         if "install_token" in form:
-            return _finish(registration)
+            return _finish(registration, form)
     except CallbackRefused as refused:
         return refuse(403 if not _is_payload_error(refused) else 400, "the installation", refused.reason)
     except BitrixError as error:  # Bitrix24 could not be asked: nothing was stored
@@ -87,7 +87,10 @@ def _api_only(registration: Registration):
         state=PortalState.INSTALLED,
     )
     common.store().events.record(
-        "ONAPPINSTALL", "installed", portal_id=done.portal.id, member_id=verified.member_id,
+        "ONAPPINSTALL",
+        "installed",
+        portal_id=done.portal.id,
+        member_id=verified.member_id,
         detail=_bind_detail(done),
     )
     status = 200 if done.bind_error is None else 502
@@ -115,7 +118,11 @@ def _installer(registration: Registration):
         state=PortalState.INSTALLING,
     )
     common.store().events.record(
-        "INSTALLER", "opened", portal_id=done.portal.id, member_id=verified.member_id, detail=_bind_detail(done)
+        "INSTALLER",
+        "opened",
+        portal_id=done.portal.id,
+        member_id=verified.member_id,
+        detail=_bind_detail(done),
     )
     token = _serializer().dumps({"p": done.portal.id, "r": registration.slug, "u": verified.user_id})
     return _page(
@@ -131,14 +138,16 @@ def _installer(registration: Registration):
     )
 
 
-def _finish(registration: Registration):
+def _finish(registration: Registration, form: dict):
     """The installer's form: the chosen template, then the page that calls BX24.installFinish()."""
     if not _same_origin():
         raise CallbackRefused("the installation", "the form was posted from another site")
     try:
-        signed = _serializer().loads(request.form.get("install_token", ""), max_age=INSTALL_TOKEN_AGE)
+        signed = _serializer().loads(str(form.get("install_token", "")), max_age=INSTALL_TOKEN_AGE)
     except BadSignature:
-        raise CallbackRefused("the installation", "the installer form expired or was altered; reopen b24app") from None
+        raise CallbackRefused(
+            "the installation", "the installer form expired or was altered; reopen b24app"
+        ) from None
     if signed.get("r") != registration.slug:
         raise CallbackRefused("the installation", "the installer form belongs to another registration")
     store = common.store()
@@ -148,7 +157,9 @@ def _finish(registration: Registration):
         raise CallbackRefused("the installation", "the portal of this installer form is unknown") from None
     if portal.state == PortalState.UNINSTALLED:
         raise CallbackRefused("the installation", "b24app was uninstalled from this portal meanwhile")
-    choice = request.form.get("template", "")
+    choice = form.get("template", "")
+    if not isinstance(choice, str):
+        raise CallbackRefused("the installation", "the template field is malformed")
     if choice and choice not in template_names(common.settings().templates):
         raise CallbackRefused("the installation", "the chosen template is not in the library")
     store.portals.assign_template(portal.id, choice or None)
@@ -193,7 +204,10 @@ def _install(
         raise CallbackRefused("the installation", "it carries no refresh token to keep")
     settings, store = common.settings(), common.store()
     tokens = verified_tokens(
-        verified, access_token, refresh_token, oauth_url=settings.oauth_url,
+        verified,
+        access_token,
+        refresh_token,
+        oauth_url=settings.oauth_url,
         expires=expires.timestamp() if expires else None,
     )
     urls = common.app_urls(registration.slug)
@@ -231,7 +245,11 @@ def _expiry(expires: int | None, expires_in: int | None) -> datetime | None:
 def _bind_summary(done: Installed) -> dict:
     if done.bound is None:
         return {"bound": [], "already": [], "failed": list(common.manifest().events)}
-    return {"bound": list(done.bound.bound), "already": list(done.bound.already), "failed": sorted(done.bound.failed)}
+    return {
+        "bound": list(done.bound.bound),
+        "already": list(done.bound.already),
+        "failed": sorted(done.bound.failed),
+    }
 
 
 def _bind_detail(done: Installed) -> str:
@@ -267,21 +285,21 @@ def _lang(value: str | None) -> str:
     return "ru" if (value or "").lower().startswith("ru") else "en"
 
 
-def bx24_script_url() -> str:
+def bx24_script_url(oauth_url: str) -> str:
     """The BX24 library: Bitrix24's //api.bitrix24.com/api/v1/, or the configured OAuth server's (sandbox)."""
-    oauth_url = common.settings().oauth_url.rstrip("/")
+    oauth_url = oauth_url.rstrip("/")
     if urlsplit(oauth_url).hostname == "oauth.bitrix.info":
         return "https://api.bitrix24.com/api/v1/"
     return f"{oauth_url}/api/v1/"
 
 
-def _page(template: str, verified: VerifiedPortal | None, *, origin: str | None = None, lang: str, **context):
+def _page(source: str, verified: VerifiedPortal | None, *, origin: str | None = None, lang: str, **context):
     manifest = common.manifest()
     if verified is not None:
         origin = f"{urlsplit(verified.client_endpoint).scheme}://{verified.domain}"
-    script = bx24_script_url()
+    script = bx24_script_url(common.settings().oauth_url)
     html = render_template_string(
-        template, t=TEXT[lang], lang=lang, manifest=manifest, script=script, **context
+        source, t=TEXT[lang], lang=lang, manifest=manifest, script=script, **context
     )
     response = Response(html, content_type="text/html; charset=utf-8")
     script_origin = "{0.scheme}://{0.netloc}".format(urlsplit(script))
@@ -300,7 +318,9 @@ TEXT = {
         "intro": "b24app keeps this portal's CRM reference lists in line with a template.",
         "manages": "It manages these lists (only when you apply a plan you have seen):",
         "lists": [
-            "lead statuses and sources", "deal pipelines and their stages", "smart processes and their stages",
+            "lead statuses and sources",
+            "deal pipelines and their stages",
+            "smart processes and their stages",
             "other CRM reference lists (contact types, industries, …)",
         ],
         "events": "It listens to these portal events",
@@ -318,7 +338,9 @@ TEXT = {
         "intro": "b24app приводит справочники CRM этого портала в соответствие с шаблоном.",
         "manages": "Приложение управляет списками (только когда вы применяете показанный план):",
         "lists": [
-            "статусы и источники лидов", "воронки сделок и их стадии", "смарт-процессы и их стадии",
+            "статусы и источники лидов",
+            "воронки сделок и их стадии",
+            "смарт-процессы и их стадии",
             "прочие справочники CRM (типы контактов, сферы деятельности, …)",
         ],
         "events": "Приложение подписывается на события портала",
