@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 
 from b24app import sync
 from b24app.bitrix.addresses import AddressPolicy
@@ -44,9 +44,8 @@ from handlers.security import (
 )
 
 logger = logging.getLogger("b24app.page")
-bp = Blueprint(
-    "page", __name__, url_prefix="/b24/<slug>/app", template_folder="templates", static_folder="static"
-)
+bp = Blueprint("page", __name__, url_prefix="/b24/<slug>/app", template_folder="templates")
+STATIC = Path(__file__).resolve().parent / "static"
 
 TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_FORM_BYTES = 2 * MAX_TEMPLATE_BYTES + 64 * 1024  # a pasted template shown again in a hidden field
@@ -93,6 +92,14 @@ def _bounded_body():
     if (request.content_length or 0) > MAX_FORM_BYTES:
         return _refusal("refused_too_large", 413, "en")
     return None
+
+
+@bp.get("/static/<path:filename>")
+def static_file(slug: str, filename: str):
+    """The page's script and style sheet (the same for every registration)."""
+    response = send_from_directory(STATIC, filename, max_age=3600)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # -- the frame POST ------------------------------------------------------------------------------
@@ -428,7 +435,7 @@ def _problem_text(problem: Problem | str, text: dict) -> str:
 
 def _bx24(portal: Portal) -> str:
     """The BX24 library: Bitrix24's own, or the sandbox's stand-in (the installer loads the same)."""
-    return bx24_script_url()
+    return bx24_script_url(_settings().oauth_url)
 
 
 def _with_headers(response: Response, portal: Portal | None) -> Response:

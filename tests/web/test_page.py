@@ -268,3 +268,14 @@ def test_an_existing_template_is_not_overwritten_without_confirmation(env):
     text = answer.get_data(as_text=True)
     assert "отметьте флажок" in text and 'name="overwrite"' in text
     assert (portal.settings.templates / "crm.yaml").read_text() == before
+
+
+def test_the_page_script_and_style_are_served_from_our_site(env):
+    client, portal, _ = env
+    page = frame_post(client, portal).get_data(as_text=True)
+    for asset, kind in (("page.js", "javascript"), ("page.css", "text/css")):
+        path = f"/b24/{portal.slug}/app/static/{asset}"
+        assert f'"{path}"' in page
+        answer = client.get(path)
+        assert answer.status_code == 200 and kind in answer.headers["Content-Type"]
+        answer.close()
