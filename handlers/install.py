@@ -308,7 +308,7 @@ def _page(source: str, verified: VerifiedPortal | None, *, origin: str | None = 
         f"form-action 'self'; base-uri 'none'; frame-ancestors {origin}"
     )
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "same-origin"  # no-referrer makes browsers send Origin: null
+    response.headers["Referrer-Policy"] = "same-origin"  # no-referrer would make Origin "null"
     return response
 
 

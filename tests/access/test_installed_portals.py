@@ -168,3 +168,24 @@ def test_connect_installed_refuses_an_uninstalled_portal(app_store, settings, sa
     app_store.portals.set_state(installed.portal.id, PortalState.UNINSTALLED)
     with pytest.raises(PortalUnavailable, match="was uninstalled"):
         connect_installed(app_store, settings, installed.portal)
+
+
+def test_portal_assign_takes_a_template_of_the_library_only(
+    capsys, cli_env, app_store, settings, sandbox, kit
+):
+    installed = kit.install(sandbox, app_store)
+    settings.templates.mkdir(parents=True)
+    (settings.templates / "retail.yaml").write_text("version: 1\n", encoding="utf-8")
+
+    code, _, err = run(capsys, "portal", "assign", installed.portal.domain, "wholesale")
+    assert code == 1 and "no template 'wholesale'" in err and "available: retail" in err
+    assert app_store.portals.by_id(installed.portal.id).template is None
+
+    code, out, err = run(capsys, "portal", "assign", installed.portal.member_id, "retail")
+    assert code == 0, err
+    assert app_store.portals.by_id(installed.portal.id).template == "retail"
+    code, out, _ = run(capsys, "portal", "list")
+    assert "retail" in next(row for row in out.splitlines() if row.startswith(installed.portal.domain))
+
+    code, _, err = run(capsys, "portal", "assign", "nowhere.example", "retail")
+    assert code == 1 and "no portal 'nowhere.example' is installed" in err
