@@ -89,6 +89,9 @@ def _policy() -> AddressPolicy:
 
 @bp.before_request
 def _bounded_body():
+    """The page's POSTs may carry a template (2 MB, twice when shown again): their own bound."""
+    request.max_content_length = MAX_FORM_BYTES
+    request.max_form_memory_size = MAX_FORM_BYTES
     if (request.content_length or 0) > MAX_FORM_BYTES:
         return _refusal("refused_too_large", 413, "en")
     return None

@@ -6,6 +6,7 @@ sandbox portal is changed over real HTTP behind the page's back to prove the che
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -159,3 +160,30 @@ def test_save_this_portal_as_a_template(env):
     assert json.dumps(sorted(p.name for p in portal.settings.templates.iterdir())) == json.dumps(
         ["crm.yaml", "reference-1.yaml"]
     )
+
+
+def test_a_large_pasted_template_is_read_and_a_larger_request_refused(env):
+    client, portal = env
+    page = frame_post(client, portal).get_data(as_text=True)
+    entries = "".join(f"  - {{id: S{n:05d}, name: Source number {n} of a long list}}\n" for n in range(12000))
+    large = "version: 1\nsources:\n" + entries  # ~0.6 MB: over the callbacks' 256 KB, under 2 MB
+    answer = submit(client, page, "choose", template_name="", template_text=large)
+    assert answer.status_code == 200
+    assert "pasted template:3: this list has more than 1,000 items" in Form(answer.get_data(as_text=True)).text
+    huge = submit(client, page, "choose", template_name="", template_text="#" * (5 * 2**20))
+    assert huge.status_code == 413
+
+
+def test_an_uploaded_template_is_planned(env, example_path):
+    client, portal = env
+    page = frame_post(client, portal).get_data(as_text=True)
+    action, fields = Form(page).forms["choose"]
+    upload = (io.BytesIO(example_path.read_bytes()), "mine.yaml")
+    answer = client.post(
+        action,
+        data={**fields, "template_name": "", "template_file": upload},
+        headers={"Origin": portal.settings.public_url},
+        content_type="multipart/form-data",
+    )
+    planned = Form(answer.get_data(as_text=True))
+    assert planned.forms["apply"][1]["template_text"] == example_path.read_text()
