@@ -158,14 +158,16 @@ def _read_template_text(path: str):
 def cmd_plan(args) -> int:
     template, text = _read_template_text(args.template)
     _writable(args.out, "plan")
+    which = {"template_name": Path(args.template).name, "template_hash": runs.template_hash(text)}
     with _target(args.portal) as target:
-        result, read = sync.make_plan(target.client, template, _options(args), _progress(args))
+        try:
+            result, read = sync.make_plan(target.client, template, _options(args), _progress(args))
+        except (BitrixError, sync.SyncError) as error:
+            requests = target.client.requests_sent
+            target.record(RunKind.PLAN, RunOutcome.FAILED, error=str(error), requests_used=requests, **which)
+            raise
         target.record(
-            RunKind.PLAN,
-            RunOutcome.PLANNED,
-            template_name=Path(args.template).name,
-            template_hash=runs.template_hash(text),
-            **runs.planned(result, target.client.requests_sent),
+            RunKind.PLAN, RunOutcome.PLANNED, **which, **runs.planned(result, target.client.requests_sent)
         )
     client = target.client
     if read.is_admin is False and result.has_changes:

@@ -163,3 +163,12 @@ def wait_for(condition, processes=(), timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail("the condition did not hold in time")
         time.sleep(0.02)
+
+
+def add_source(sandbox: Sandbox, status_id: str, index: int = 0) -> None:
+    """Someone edits the portal by hand (through a webhook): a new source."""
+    requests.post(
+        f"{sandbox.portals[index].webhook_url}crm.status.add",
+        json={"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": status_id, "NAME": status_id}},
+        timeout=5,
+    ).raise_for_status()

@@ -155,6 +155,8 @@ def test_a_dead_refresh_token_says_to_reconnect(capsys, cli_env, app_store, sand
 
     assert code == 1 and "refresh token of" in err and "press Reconnect" in err
     assert stored.pair.refresh_token not in err and "Traceback" not in err
+    failed = app_store.runs.last(installed.portal.id)
+    assert failed.outcome == RunOutcome.FAILED and "press Reconnect" in failed.error  # journaled too
 
 
 def test_a_webhook_portal_never_opens_the_store(capsys, monkeypatch, tmp_path, sandbox, example_path):
@@ -189,3 +191,22 @@ def test_portal_assign_takes_a_template_of_the_library_only(
 
     code, _, err = run(capsys, "portal", "assign", "nowhere.example", "retail")
     assert code == 1 and "no portal 'nowhere.example' is installed" in err
+
+
+def test_a_refused_apply_by_domain_is_journaled_as_refused(
+    capsys, cli_env, app_store, sandbox, kit, example_path, tmp_path
+):
+    installed = kit.install(sandbox, app_store)
+    plan_file = tmp_path / "plan.json"
+    domain = installed.portal.domain
+    assert run(capsys, "plan", str(example_path), "--portal", domain, "--out", str(plan_file))[0] == 2
+    kit.add_source(sandbox, "SNEAKY")
+
+    code, _, err = run(
+        capsys, "apply", str(example_path), "--portal", domain, "--plan", str(plan_file), "--yes"
+    )
+
+    assert code == 1 and "changed since the plan" in err
+    refused = app_store.runs.last(installed.portal.id, kind=RunKind.APPLY)
+    assert refused.outcome == RunOutcome.REFUSED and "changed since the plan" in refused.error
+    assert refused.finished_at is not None

@@ -29,6 +29,7 @@ database_url = store_fixtures.database_url
 sqlite_migrated = store_fixtures.sqlite_migrated
 pg_database = store_fixtures.pg_database
 keys = store_fixtures.keys
+store = store_fixtures.store
 
 
 @dataclass
