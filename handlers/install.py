@@ -14,6 +14,7 @@ guard, and must match the registration (client_id) this URL belongs to and what 
 from __future__ import annotations
 
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -298,13 +299,14 @@ def _page(source: str, verified: VerifiedPortal | None, *, origin: str | None = 
     if verified is not None:
         origin = f"{urlsplit(verified.client_endpoint).scheme}://{verified.domain}"
     script = bx24_script_url(common.settings().oauth_url)
+    nonce = secrets.token_urlsafe(16)
     html = render_template_string(
-        source, t=TEXT[lang], lang=lang, manifest=manifest, script=script, **context
+        source, t=TEXT[lang], lang=lang, manifest=manifest, script=script, nonce=nonce, **context
     )
     response = Response(html, content_type="text/html; charset=utf-8")
     script_origin = "{0.scheme}://{0.netloc}".format(urlsplit(script))
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'self' {script_origin} 'unsafe-inline'; style-src 'unsafe-inline'; "
+        f"default-src 'none'; script-src {script_origin} 'nonce-{nonce}'; style-src 'unsafe-inline'; "
         f"form-action 'self'; base-uri 'none'; frame-ancestors {origin}"
     )
     response.headers["Cache-Control"] = "no-store"
@@ -384,9 +386,9 @@ INSTALLER_PAGE = """<!DOCTYPE html>
 
 FINISH_PAGE = """<!DOCTYPE html>
 <html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ t.title }}</title>
-<script src="{{ script }}"></script></head>
+<script src="{{ script }}" nonce="{{ nonce }}"></script></head>
 <body>
 <p id="done">{{ t.done }}{% if template %} {{ t.assigned }}: {{ template }}.{% endif %}</p>
-<script>BX24.init(function () { BX24.installFinish(); });</script>
+<script nonce="{{ nonce }}">BX24.init(function () { BX24.installFinish(); });</script>
 </body></html>
 """

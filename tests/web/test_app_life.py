@@ -84,7 +84,7 @@ def test_installer_loads_bx24_from_the_oauth_servers_host(server):
     page = server.client.post(f"{path.path}?{path.query}", data=launch.fields).get_data(as_text=True)
     token = re.search(r'name="install_token" value="([^"]+)"', page)[1]
     finished = server.client.post(path.path, data={"install_token": token, "template": ""})
-    assert f'<script src="{server.sandbox.oauth_url}api/v1/">' in finished.get_data(as_text=True)
+    assert f'<script src="{server.sandbox.oauth_url}api/v1/" nonce=' in finished.get_data(as_text=True)
 
 
 def test_bx24_comes_from_bitrix24_in_production():
