@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from b24app.sandbox.server import Sandbox
-from b24app.store import PortalState, Store
+from b24app.store import PortalState, RunKind, RunOutcome, Store
 from handlers import create_app
 from handlers.security import PageTokens, PageUser
 from tests.web.page_fixtures import PUBLIC_URL, Form, frame_post, install, make_settings, submit
@@ -279,3 +279,20 @@ def test_the_page_script_and_style_are_served_from_our_site(env):
         answer = client.get(path)
         assert answer.status_code == 200 and kind in answer.headers["Content-Type"]
         answer.close()
+
+
+def test_a_run_of_another_portal_is_not_shown(env):
+    client, portal, other = env
+    run = portal.store.runs.record(
+        portal.portal_id, RunKind.APPLY, RunOutcome.APPLIED, user_id=1, template_name="secret-template"
+    )
+    other_page = opened(client, other)
+    token = Form(other_page).forms["choose"][1]["page_token"]
+    for extra in ({}, {"format": "json"}):
+        answer = client.post(
+            f"/b24/{other.slug}/app/run",
+            data={"page_token": token, "run": str(run.id), **extra},
+            headers={"Origin": PUBLIC_URL},
+        )
+        assert answer.status_code == 404
+        assert "secret-template" not in answer.get_data(as_text=True)
