@@ -279,9 +279,8 @@ def test_no_token_in_the_logs(server, caplog):
         assert secret not in caplog.text
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the file: SQLite only
 def test_the_sqlite_file_holds_no_plaintext_token(server, backend):
-    if backend != "sqlite":
-        pytest.skip("the SQLite file only")
     registration, created, portal = installed(server)
     tokens = server.store.tokens.load(portal.id).pair
     server.store.engine.dispose()  # fold the write-ahead log into the file
