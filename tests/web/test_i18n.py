@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from b24app.store import RunKind, RunOutcome
 from handlers import i18n
 
 TEMPLATES = Path(i18n.__file__).resolve().parent / "templates" / "b24app"
@@ -21,6 +22,7 @@ def test_every_key_a_template_uses_is_in_the_catalogue():
     for template in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"\bt\.([a-z_]+)", template.read_text("utf-8")))
         used |= {f"state_{s}" for s in ("queued", "running", "done", "failed")}  # t['state_' + ...]
+        used |= {f"outcome_{o.value}" for o in RunOutcome} | {f"kind_{k.value}" for k in RunKind}
     assert used, "no catalogue key found in the templates"
     assert used <= set(i18n.EN)
 

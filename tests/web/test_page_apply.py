@@ -68,7 +68,7 @@ def test_one_click_apply_applies_the_plan_shown(env):
     assert "No differences: the portal matches the template." in again
     assert "apply" not in Form(again).forms
     history = Form(again).text
-    assert "applied" in history and "crm" in history
+    assert "applied and verified" in history and "crm" in history
 
 
 def test_apply_after_the_portal_changed_is_refused_with_the_new_plan(env, box):
