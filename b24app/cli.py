@@ -13,9 +13,10 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from b24app import cli_store, console, manifest, runs, sync
+from b24app import cli_store, console, manifest, registrations, runs, sync
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
@@ -454,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_example)
 
     manifest.add_command(sub)
+    registrations.add_command(sub)
+    for plugin in entry_points(group="b24app.commands"):  # e.g. serve, from the web layer (handlers)
+        plugin.load()(sub)
     return parser
 
 
