@@ -151,7 +151,7 @@ def test_a_worker_killed_mid_job_leaves_a_run_marked_failed_with_the_reason(
     text = example_path.read_text(encoding="utf-8")
     client = connect_installed(app_store, settings, portal.id)
     reviewed, _ = sync.make_plan(client, load_template(text, source="crm"))
-    sandbox.set_faults(0, latency=0.5)
+    sandbox.set_faults(0, latency=1.0)  # the apply takes seconds: it is still running when killed
     (worker,) = workers()
 
     run_id = jobs.submit_apply(portal.id, "crm", text, reviewed.checksum, ADMIN)
