@@ -15,7 +15,7 @@ def test_burst_over_the_bucket_gets_503_then_recovers_after_drain(sandbox):
         assert statuses[:50] == [200] * 50
         assert 503 in statuses[50:]
         bucket = sandbox.portals[0].bucket  # what benchmarks read: refusals and the highest level
-        assert bucket.refused == statuses.count(503) and bucket.peak == 50
+        assert bucket.refused == statuses.count(503) and 49 < bucket.peak <= 50
         refused = session.get(hook + "profile", timeout=TIMEOUT)
         assert refused.json() == {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
         sandbox.advance_clock(1.0)  # drains 2 requests
