@@ -79,6 +79,7 @@ class PortalPlan:
     conflicts: int = 0
     checksum: str | None = None
     error: str | None = None
+    requests: int = 0  # HTTP requests the plan took
 
     @property
     def has_changes(self) -> bool:
@@ -92,6 +93,7 @@ class PortalPlan:
             "conflicts": self.conflicts,
             "checksum": self.checksum,
             "error": self.error,
+            "requests": self.requests,
         }
 
 
@@ -202,7 +204,7 @@ class Fleet:
                 self._record_plan(target, plan)
         except Exception as error:  # one portal's failure is reported; the others go on
             return PortalPlan(portal.label, error=_message(error))
-        return _portal_plan(portal.label, plan)
+        return _portal_plan(portal.label, plan, target.client.requests_sent)
 
     def _record_plan(self, target: cli_store.Target, plan: Plan) -> None:
         which = {"template_name": self.template_name, "template_hash": runs.template_hash(self.template_text)}
@@ -331,13 +333,14 @@ def template_label(path: str) -> str:
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-def _portal_plan(label: str, plan: Plan) -> PortalPlan:
+def _portal_plan(label: str, plan: Plan, requests: int) -> PortalPlan:
     return PortalPlan(
         label,
         summary={k: int(plan.summary.get(k, 0)) for k in COUNTS},
         refusals=len(plan.refusals),
         conflicts=len(plan.conflicts),
         checksum=plan.checksum,
+        requests=requests,
     )
 
 
