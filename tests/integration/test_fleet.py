@@ -9,6 +9,7 @@ import pytest
 
 from b24app import sync
 from b24app.cli import main
+from b24app.fleet import Fleet, FleetOutcome, PortalRef
 from b24app.lock import FileLock
 from b24app.sandbox.server import Sandbox
 
@@ -194,3 +195,20 @@ def test_fleet_options_need_a_fleet(capsys, fleet_box, example_path):
         capsys, "apply", str(example_path), *portal_args(fleet_box, [0]), "--canary", "1", "--yes"
     )
     assert code == 1 and "only for a fleet run" in err
+
+
+def test_a_portal_changed_since_the_summary_is_refused(fleet_box, example_path, example):
+    text = example_path.read_text(encoding="utf-8")
+    portals = [PortalRef.of(h.webhook_url) for h in fleet_box.portals[:2]]
+    fleet = Fleet(portals, example, text, "crm.yaml")
+    reviewed = fleet.plan()
+    changed = fleet_box.portals[0]
+    assert sync.apply(make_client(changed.webhook_url), example).converged  # another run, meanwhile
+
+    result = fleet.apply(reviewed)
+
+    outcomes = {r.portal: r for r in result.results}
+    assert outcomes[changed.domain].outcome == FleetOutcome.REFUSED
+    assert "changed since its plan" in outcomes[changed.domain].message
+    assert outcomes[fleet_box.portals[1].domain].outcome == FleetOutcome.APPLIED_VERIFIED
+    assert not result.ok
