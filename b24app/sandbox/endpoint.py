@@ -104,7 +104,7 @@ class PortalHandle:
         if self.faults.latency:
             time.sleep(self.faults.latency)
         fault = self.faults.draw()
-        if fault:
+        if fault and fault != "lost":
             return self._fault(fault)
         parts = request.path.removeprefix("/rest/").strip("/").split("/")
         if len(parts) not in (1, 3) or not parts[-1] or (len(parts) == 3 and not parts[0].isdigit()):
@@ -140,6 +140,8 @@ class PortalHandle:
                 self.portal.outbox.clear()
         if events:
             self._sender.dispatch(self, events)
+        if fault == "lost":  # carried out, but the answer never reaches the caller
+            return self._fault("timeout")
         if isinstance(reply, RestError):
             return rest_error(reply.status, reply.error, reply.description, **reply.extra)
         processing = time.perf_counter() - tick

@@ -2,7 +2,8 @@
 
 Each fault kind takes either an int N (the next N requests get it) or a float ratio in [0, 1]
 (each request gets it with that probability, drawn from a RNG seeded by `seed`). Counts win over ratios
-and are consumed in the order of FAULT_KINDS.
+and are consumed in the order of FAULT_KINDS. `lost` carries the request out and then answers like
+`timeout`: the write happened, the answer never arrived.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 
-FAULT_KINDS = ("timeout", "error500", "html", "rate_storm", "operation_limit")
+FAULT_KINDS = ("timeout", "error500", "html", "rate_storm", "operation_limit", "lost")
 DEFAULT_HANG = 1.0
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from b24app import sync
 from b24app.bitrix.errors import TransientError
+from b24app.bitrix.ratelimit import LeakyBucket
 from b24app.cli import main
 from b24app.sandbox.server import Sandbox
 
@@ -30,7 +31,8 @@ def test_500s_are_retried_and_the_apply_converges(sandbox, webhook, example):
 
 def test_rate_limit_storm_is_ridden_out(sandbox, webhook, example):
     sleeps = Sleeps()
-    client = make_client(webhook, sleep=sleeps)
+    # The client's own bucket waits after each 503 too: recorded, not slept (the retry policy is tested).
+    client = make_client(webhook, sleep=sleeps, bucket=LeakyBucket(rate=2.0, burst=50, sleep=Sleeps()))
     sandbox.set_faults(0, rate_storm=4)
     result = sync.apply(client, example)
     assert result.converged
@@ -104,3 +106,15 @@ def _deal_categories(webhook: str) -> dict[str, int]:
     names = [c["name"] for c in categories]
     assert len(names) == len(set(names)), names  # no pipeline twice
     return {c["name"]: int(c["id"]) for c in categories}
+
+
+def test_garbage_answers_end_in_a_clear_error_then_a_rerun_converges(sandbox, webhook, example):
+    sandbox.set_faults(0, html=5)
+    client = make_client(webhook, sleep=Sleeps(), max_attempts=2)
+    with pytest.raises(TransientError) as failure:
+        sync.apply(client, example)
+    message = str(failure.value)
+    assert "HTML" in message and "rerunning is safe" in message
+    assert webhook.split("/rest/")[1].split("/")[1] not in message
+    sandbox.clear_faults(0)
+    assert sync.apply(make_client(webhook), example).converged

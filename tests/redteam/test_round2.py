@@ -137,7 +137,9 @@ deal_pipelines:
     assert code == 0, err  # nothing b24app may do: only a blocked change
     changes = json.loads(out)["changes"]
     assert [(c["action"], c["target"], c["key"]) for c in changes] == [("blocked", "pipeline", "Сервис")]
-    assert changes[0]["reason"].startswith("2 deal pipelines on the portal have this name; rename all but one")
+    assert changes[0]["reason"].startswith(
+        "2 deal pipelines on the portal have this name; rename all but one"
+    )
     code, out, err = run(capsys, "apply", str(template), "--portal", hook, "--yes")
     assert code == 0, err
     for category in rest(hook, "crm.category.list", {"entityTypeId": 2})["categories"]:
