@@ -14,6 +14,7 @@ import requests
 from b24app import sync
 from b24app.cli import main
 from b24app.core.template import load_template
+from b24app.sandbox.server import Sandbox
 
 from .conftest import make_client
 
@@ -341,3 +342,123 @@ def test_demo_applies_the_example_and_finds_nothing_left(capsys):
     assert code == 0, out + err
     assert "verified by re-reading the portal: it matches the template" in out
     assert "A second plan finds nothing to do." in out
+
+
+# -- what the mutation run found untested (README, "Mutation testing") ----------------------------
+
+
+def test_a_write_batch_that_gets_a_500_is_retried(sandbox, webhook, example):
+    """Entry writes are idempotent: a 500 on a write batch is retried, unlike the creating batch."""
+    sent: list[str] = []
+
+    def fail_the_first_write(method: str) -> None:
+        sent.append(method)
+        if len(sent) == 3:  # read, create pipelines, then the first batch of entry writes
+            sandbox.set_faults(0, error500=1)
+
+    client = make_client(webhook, on_request=fail_the_first_write, sleep=lambda _: None)
+    result = sync.apply(client, example)
+    assert result.converged and len(sent) == 5  # the failed batch was sent again
+
+
+def test_new_pipelines_carry_their_sort_and_key_from_the_creating_call(webhook, example):
+    """The key (originId) is the mark b24app finds its pipelines by: it is set by the creation itself."""
+    seen: list[dict] = []
+
+    def look_after_creating(method: str) -> None:
+        seen.append({"request": method})
+        if len(seen) == 3:  # the creating batch has been answered; no other write has been sent
+            seen.append({c["name"]: (c["sort"], c.get("originId")) for c in categories(webhook, 2)})
+
+    client = make_client(webhook, on_request=look_after_creating)
+    result = sync.apply(client, example)
+    assert result.converged
+    wanted = {p.name: (p.sort, p.key) for p in example.deal_pipelines.pipelines if not p.default}
+    created = seen[3]
+    assert {name: created[name] for name in wanted} == wanted
+    done = [(c.action, c.target) for c in result.applied]
+    assert done.count(("create", "pipeline")) == len(wanted) and ("update", "entry") in done
+    assert result.requests == client.requests_sent
+
+
+@pytest.mark.parametrize(("new_sources", "requests_sent"), [(44, 2), (45, 3)])
+def test_the_verifying_read_rides_in_the_last_write_batch_when_it_fits(webhook, new_sources, requests_sent):
+    """Six read commands follow the writes: with 44 writes they share one batch of 50, with 45 not."""
+    lines = "".join(f"  - {{id: NEW_{n}, name: Источник {n}}}\n" for n in range(new_sources))
+    client = make_client(webhook)
+    result = sync.apply(client, template("version: 1\nsources:\n" + lines))
+    assert result.converged and len(result.applied) == new_sources
+    assert client.requests_sent == requests_sent  # the read, then the writes with the verifying read
+
+
+def test_an_apply_that_only_creates_a_smart_process_verifies_by_reading_again(client):
+    """Bitrix24 makes the new smart process's stages exactly as the template lists them: nothing is
+    left to write after creating it, and the verification reads the portal once more."""
+    other = Sandbox(host="127.0.0.1", port=0, portals=1, lang="ru").start()
+    try:
+        hook = other.portals[0].webhook_url
+        rest(hook, "crm.type.add", {"fields": {"title": "Закупки", "isCategoriesEnabled": "Y"}})
+        exported, _, _ = sync.export(make_client(hook))
+    finally:
+        other.stop()
+    result = sync.apply(client, exported)
+    assert result.converged
+    assert [(c.action, c.target) for c in result.applied] == [("create", "smart_process")]
+    assert result.requests == client.requests_sent
+    assert not sync.make_plan(client, exported)[0].has_changes
+
+
+def test_prune_after_creating_a_pipeline_counts_the_items_again(client, webhook):
+    rest(webhook, "crm.status.add", {"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": "UNUSED", "NAME": "u"}})
+    sources = [s for s in stage_ids(webhook, "SOURCE") if s != "UNUSED"]
+    text = deals_template(("Монтаж", "SURVEY")) + "sources:\n  prune: true\n  entries:\n"
+    text += "".join(f"    - {{id: {s}, name: {s}}}\n" for s in sources)
+    progress: list[str] = []
+    result = sync.apply(client, template(text), progress=progress.append)
+    assert result.converged
+    assert sum(m.startswith("counting the items") for m in progress) >= 2  # before and after creating
+    assert "UNUSED" not in stage_ids(webhook, "SOURCE")
+
+
+SMART_PRUNE = """\
+version: 1
+smart_processes:
+  - title: Закупки
+    pipelines:
+      prune: true
+      entries:
+        - name: Общая
+          default: true
+          stages:
+            prune: true
+            entries:
+              - {id: NEW, name: Начало, sort: 10}
+              - {id: SUCCESS, name: Успех, sort: 40, semantics: success}
+              - {id: FAIL, name: Провал, sort: 50, semantics: failure}
+"""
+
+
+def test_smart_process_pipelines_and_stages_in_use_are_kept(client, webhook):
+    made = rest(webhook, "crm.type.add", {"fields": {"title": "Закупки", "isCategoriesEnabled": "Y"}})
+    etid = made["type"]["entityTypeId"]
+    default = categories(webhook, etid)[0]["id"]
+    busy = rest(webhook, "crm.category.add", {"entityTypeId": etid, "fields": {"name": "Старая"}})
+    rest(webhook, "crm.category.add", {"entityTypeId": etid, "fields": {"name": "Пустая"}})
+    busy_id = busy["category"]["id"]
+    item = {"title": "заказ", "categoryId": busy_id}
+    rest(webhook, "crm.item.add", {"entityTypeId": etid, "fields": item})
+    stage = f"DT{etid}_{default}:CLIENT"
+    rest(webhook, "crm.item.add", {"entityTypeId": etid, "fields": {"title": "x", "stageId": stage}})
+    plan, _ = sync.make_plan(client, template(SMART_PRUNE))
+    got = {(c["action"], c["key"]) for c in plan.to_json()["changes"] if c["action"] in ("delete", "blocked")}
+    assert got == {
+        ("delete", "Пустая"),
+        ("blocked", "Старая"),
+        ("delete", "PREPARATION"),
+        ("blocked", "CLIENT"),
+    }
+    sync.apply(client, template(SMART_PRUNE))
+    assert sorted(c["name"] for c in categories(webhook, etid)) == ["Общая", "Старая"]
+    assert stage_ids(webhook, f"DYNAMIC_{etid}_STAGE_{default}") == [
+        f"DT{etid}_{default}:{s}" for s in ("NEW", "CLIENT", "SUCCESS", "FAIL")
+    ]
