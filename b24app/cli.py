@@ -8,50 +8,63 @@ never a traceback, never a secret.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from importlib import resources
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from b24app import sync
-from b24app.bitrix.auth import WebhookAuth
+from b24app import console, manifest, sync
+from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
+from b24app.core.changes import Plan, PlanOptions
 from b24app.core.dump import dump_template
-from b24app.core.plan import Plan, PlanOptions
+from b24app.core.limits import MAX_TEMPLATE_BYTES, megabytes
+from b24app.core.model import Template
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
+from b24app.lock import LOCK_DIR_ENV, FileLock, PortalBusy
+from b24app.outcome import ApplyResult
+from b24app.progress import ProgressEvent
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
+PLAN_FILE_MAX_BYTES = 16 * MAX_TEMPLATE_BYTES  # a plan repeats each change's old and new values
 
 
 class CliError(Exception):
     """An error for the user: printed as one message, exit 1."""
 
 
-def example_template_text() -> str:
-    return resources.files("b24app").joinpath("examples/crm.yaml").read_text(encoding="utf-8")
-
-
-def read_text(path: str, what: str) -> str:
-    """A UTF-8 text file ("-" = standard input), or a CliError that says what to do."""
+def read_text(path: str, what: str, limit: int = MAX_TEMPLATE_BYTES) -> str:
+    """A UTF-8 text file ("-" = standard input) of at most ``limit`` bytes, or a CliError that says
+    what to do. Never more than ``limit`` + 1 bytes are read, whatever the file is."""
     if path == "-":
-        return sys.stdin.read()
-    file = Path(path)
-    if file.is_dir():
-        raise CliError(f"{what} {path} is a folder; give the path of a file")
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        file = Path(path)
+        if file.is_dir():
+            raise CliError(f"{what} {path} is a folder; give the path of a file")
+        try:
+            with file.open("rb") as stream:
+                data = stream.read(limit + 1)
+        except FileNotFoundError:
+            raise CliError(f"{what} {path} not found; check the path") from None
+        except OSError as error:
+            raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if len(data) > limit:
+        where = "on standard input" if path == "-" else path
+        raise CliError(
+            f"{what} {where} is larger than {megabytes(limit)}, the most b24app reads; "
+            "give the right file, or split it (10,000 template entries take about 0.7 MB)"
+        )
     try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CliError(f"{what} {path} not found; check the path") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise CliError(f"{what} {path} is not UTF-8 text; save it as UTF-8") from None
-    except OSError as error:
-        raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from None
 
 
 def _read_template(path: str):
@@ -86,20 +99,22 @@ def _client(portal: str | None) -> Client:
             "https://example.bitrix24.ru/rest/1/abc123/"
         )
     try:
-        auth = WebhookAuth(portal)
+        return connect(portal)
     except ValueError as error:
         raise CliError(f"{error} (from {source})") from None
-    return Client(auth)
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+_stderr = console.stderr
 
 
 def _progress(args) -> sync.Progress:
     if getattr(args, "quiet", False):
         return lambda _: None
-    return lambda message: _stderr(f"… {message}")
+
+    def show(event: ProgressEvent) -> None:
+        _stderr(f"{console.PROGRESS_MARK} {console.progress_text(event)}")
+
+    return show
 
 
 def _color(args) -> bool:
@@ -116,7 +131,7 @@ def _apply_hint(args, plan: Plan) -> str:
     parts = ["b24app apply", args.template, "--portal …"]
     if args.prune:
         parts.append("--prune")
-    if plan.unsafe:
+    if plan.refusals:
         parts.append("--force")
     parts.append("--yes")
     return " ".join(parts)
@@ -158,14 +173,15 @@ def cmd_plan(args) -> int:
             )
     if not args.quiet:
         _stderr(f"… {client.requests_sent} request(s) to {client.domain}")
-    return EXIT_CHANGES if result.has_changes else EXIT_OK
+    # A conflict (two portal pipelines fit one template entry) is not "in sync" either.
+    return EXIT_CHANGES if result.has_changes or result.conflicts else EXIT_OK
 
 
 def _saved_plan(path: str | None) -> dict | None:
     if path is None:
         return None
     try:
-        data = json.loads(read_text(path, "plan file"))
+        data = json.loads(read_text(path, "plan file", PLAN_FILE_MAX_BYTES))
         if not isinstance(data, dict) or not isinstance(data.get("checksum"), str):
             raise ValueError
     except ValueError:
@@ -181,71 +197,73 @@ def cmd_apply(args) -> int:
             "apply changes the portal: add --yes to confirm (review the changes with 'b24app plan' first)"
         )
     client = _client(args.portal)
-    if saved is not None and saved.get("portal") not in (None, client.domain):
+    _check_plan_portal(args, saved, client.domain)
+    result = _run_apply(args, client, template, saved)
+    for line in console.failure_lines(result) + console.late_blocked_lines(result):
+        _stderr(line)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        print("\n".join(console.outcome_lines(result)))
+    return EXIT_OK if result.summary().ok else EXIT_ERROR
+
+
+def _check_plan_portal(args, saved: dict | None, domain: str) -> None:
+    """A saved plan applies only to the portal it was made for."""
+    if saved is not None and saved.get("portal") not in (None, domain):
         raise CliError(
-            f"{args.plan} is a plan for {saved['portal']}, not for {client.domain}; make and review a plan "
-            f"for {client.domain} with: b24app plan {args.template} --portal … --out PLAN.json"
+            f"{args.plan} is a plan for {saved['portal']}, not for {domain}; make and review a plan "
+            f"for {domain} with: b24app plan {args.template} --portal … --out PLAN.json"
         )
+
+
+def _run_apply(args, client: Client, template: Template, saved: dict | None) -> ApplyResult:
+    """sync.apply, showing the plan as it is made; its refusals worded for the terminal."""
     color = _color(args)
 
     def show(plan: Plan) -> None:
-        sys.stdout.write(render_text(plan, color=color))
-        sys.stdout.flush()
+        if not args.json:
+            sys.stdout.write(render_text(plan, color=color))
+            sys.stdout.flush()
 
     try:
-        result = sync.apply(
-            client,
-            template,
-            _options(args),
-            expected_checksum=saved and saved["checksum"],
-            progress=_progress(args),
-            on_plan=show,
-        )
+        with _portal_lock(client.domain, wait=not args.no_wait):
+            return sync.apply(
+                client,
+                template,
+                _options(args),
+                expected_checksum=saved and saved["checksum"],
+                progress=_progress(args),
+                on_plan=show,
+            )
     except sync.PlanChanged as error:
-        was = saved.get("summary") if saved else None
-        if isinstance(was, dict):
-            raise CliError(f"{error} (the saved plan: {_summary_text(was)})") from None
-        raise
-    for change, error in result.failed:
-        label = "note (the portal matches anyway)" if result.converged else "failed"
-        _stderr(f"{label}: {change.scope.label} {change.key}: {error}")
-    late = [c for c in result.verify.changes if c.action == "blocked" and c not in result.plan.changes]
-    if late:
-        _stderr("Blocked, found once new pipelines existed (left as they are):")
-        for change in late:
-            _stderr(f"  ! {change.scope.label} {change.key}: {change.reason}")
-    applied = len(result.applied)
-    planned = len([c for c in result.plan.changes if c.action != "blocked"])
-    more = (
-        f" ({applied - planned} more than planned: the stages of new pipelines, planned once they existed)"
-        if applied > planned
-        else ""
-    )
-    if result.converged and not result.applied and not result.failed:
-        print(
-            f"Nothing to apply: {client.domain} already matches the template. {client.requests_sent} request(s)."
-        )
-        return EXIT_OK
-    if result.converged:
-        blocked = result.verify.summary["blocked"]
-        note = f" ({blocked} blocked change(s) left as shown)" if blocked else ""
-        print(
-            f"Applied {applied} change(s){more}; verified: {client.domain} matches the template{note}. "
-            f"{client.requests_sent} request(s)."
-        )
-        return EXIT_OK
-    remaining = [c for c in result.verify.changes if c.action != "blocked"]
-    print(f"Not converged: {len(result.failed)} change(s) failed; {len(remaining)} difference(s) remain:")
-    for change in remaining:
-        print(f"  {change.scope.label}: {change.action} {change.key}")
-    print("Fix what the messages say; running apply again is safe.")
-    return EXIT_ERROR
+        raise CliError(console.plan_changed_message(error, saved and saved.get("summary"))) from None
+    except sync.UnsafePlan as error:
+        raise CliError(console.unsafe_message(error)) from None
 
 
-def _summary_text(summary: dict) -> str:
-    return ", ".join(f"{summary.get(k, 0)} to {k}" for k in ("create", "update", "delete")) + (
-        f", {summary.get('blocked', 0)} blocked"
-    )
+@contextlib.contextmanager
+def _portal_lock(domain: str, *, wait: bool) -> Iterator[None]:
+    """One apply per portal on this machine: wait for another run (saying so), or fail with --no-wait."""
+    locks = FileLock()
+
+    def waiting() -> None:
+        _stderr(f"another b24app run is applying to {domain}; waiting… (use --no-wait to fail at once)")
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locks.hold(domain, wait=wait, on_wait=waiting))
+        except PortalBusy:
+            raise CliError(
+                f"another b24app run is applying to {domain}; try again when it has finished, "
+                "or leave out --no-wait to wait for it"
+            ) from None
+        except OSError as error:
+            raise CliError(
+                f"cannot take the lock for {domain} in {locks.directory}: {error.strerror or error}; "
+                f"set {LOCK_DIR_ENV} to a writable folder"
+            ) from None
+        yield
 
 
 def cmd_export(args) -> int:
@@ -264,14 +282,20 @@ def cmd_export(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from b24app.demo import run_demo
+    from b24app.demo import run_demo  # loads the sandbox: only when asked for
 
     text = read_text(args.template, "template") if args.template else None
     return run_demo(template_text=text, source=args.template, lang=args.lang, color=_color(args))
 
 
+def cmd_db(args) -> int:
+    from b24app.store.commands import run_db
+
+    return run_db(args.action)
+
+
 def cmd_example(args) -> int:
-    sys.stdout.write(example_template_text())
+    sys.stdout.write(console.example_template_text())
     return EXIT_OK
 
 
@@ -320,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="accept a prune above the safety threshold")
     p.add_argument("--plan", metavar="PLAN.json", help="refuse if the portal changed since this plan")
     p.add_argument("--yes", action="store_true", help="confirm: really change the portal")
+    p.add_argument("--json", action="store_true", help="print the result (plan, outcome, changes) as JSON")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once if another b24app run is applying to this portal (default: wait for it)",
+    )
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("export", help="write a template from a portal")
@@ -335,8 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-color", action="store_true")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("db", help="the web app's database: upgrade it, rotate its key, make a key")
+    p.add_argument("action", choices=("upgrade", "rotate-key", "new-key"))
+    p.set_defaults(func=cmd_db)
+
     p = sub.add_parser("example", help="print the bundled example template")
     p.set_defaults(func=cmd_example)
+
+    manifest.add_command(sub)
     return parser
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from b24app import sync
-from b24app.bitrix.auth import WebhookAuth
-from b24app.bitrix.client import Client
+from b24app import console, sync
+from b24app.bitrix import connect
 from b24app.core.render import render_text
 from b24app.core.template import load_template
+from b24app.progress import ProgressEvent
 from b24app.sandbox.server import Sandbox
 
 
@@ -20,13 +20,15 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def _show_progress(event: ProgressEvent) -> None:
+    _say(f"  {console.PROGRESS_MARK} {console.progress_text(event)}")
+
+
 def run_demo(
     template_text: str | None = None, source: str | None = None, lang: str = "ru", color: bool = False
 ) -> int:
-    from b24app.cli import example_template_text
-
     if template_text is None:
-        template_text, source = example_template_text(), "b24app/examples/crm.yaml"
+        template_text, source = console.example_template_text(), "b24app/examples/crm.yaml"
     source = source or "<template>"
     template = load_template(template_text, source=source)
 
@@ -34,15 +36,15 @@ def run_demo(
     try:
         portal = sandbox.portals[0]
         _say(f"Sandbox: an emulated Bitrix24 portal ({lang}) is running at {portal.base_url}")
-        client = Client(WebhookAuth(portal.webhook_url))
+        client = connect(portal.webhook_url)
         plan, _ = sync.make_plan(client, template)
         _say(f"\n$ b24app plan {source} --portal <sandbox webhook>")
         sys.stdout.write(render_text(plan, color=color))
         _say(f"\n$ b24app apply {source} --portal <sandbox webhook> --yes")
-        result = sync.apply(client, template, progress=lambda m: _say(f"  … {m}"))
-        for change, error in result.failed:
-            _say(f"  failed: {change.scope.label} {change.key}: {error}")
-        if not result.converged:
+        result = sync.apply(client, template, progress=_show_progress)
+        for line in console.failure_lines(result):
+            _say(f"  {line}")
+        if not result.summary().ok:
             _say("Not converged: see the failures above.")
             return 1
         _say(

@@ -7,16 +7,31 @@ orders them, reports progress, and keeps every request it can inside a batch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
+from b24app import duplicates
 from b24app.bitrix import reader, writer
 from b24app.bitrix.client import Client, Command
-from b24app.bitrix.errors import AccessDenied, BitrixError, TransientError
+from b24app.bitrix.errors import AccessDenied, TransientError
+from b24app.core.changes import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, Refusal
 from b24app.core.export import export_warnings, template_from_state
 from b24app.core.model import PortalState, Template
-from b24app.core.plan import BLOCKED, PIPELINE, SMART_PROCESS, Change, Plan, PlanOptions, plan, with_usage
+from b24app.core.plan import plan, with_usage
+from b24app.core.render import describe_refusal
+from b24app.outcome import ApplyResult
+from b24app.progress import (
+    APPLYING,
+    COUNTING,
+    CREATING,
+    READING,
+    VERIFYING,
+    Progress,
+    ProgressEvent,
+    quiet,
+)
 
-Progress = Callable[[str], None]
+__all__ = ["ApplyResult", "PlanChanged", "Progress", "ProgressEvent", "SyncError", "UnsafePlan", "apply"]
+
 MAX_STRUCTURE_ROUNDS = 4
 
 
@@ -25,38 +40,33 @@ class SyncError(Exception):
 
 
 class PlanChanged(SyncError):
-    pass
+    """The portal or the template changed since the reviewed plan: nothing was written."""
+
+    def __init__(self, expected: str, actual: str, plan: Plan) -> None:
+        super().__init__(
+            f"the portal or the template changed since the plan was made (plan {expected}, now {actual})"
+        )
+        self.expected = expected  # the checksum of the reviewed plan
+        self.actual = actual  # the checksum of the plan made now
+        self.plan = plan  # the plan made now
 
 
 class UnsafePlan(SyncError):
-    pass
+    """The plan is refused unless forced (PlanOptions.force); ``refusals`` say why."""
 
-
-@dataclass
-class ApplyResult:
-    plan: Plan  # what was reviewed (before new pipelines existed)
-    verify: Plan  # the re-plan after applying: no create/update/delete when converged
-    applied: list[Change] = field(default_factory=list)
-    failed: list[tuple[Change, BitrixError]] = field(default_factory=list)
-    requests: int = 0
-
-    @property
-    def converged(self) -> bool:
-        """The re-read portal matches the template (a failed command whose effect is there anyway,
-        such as a create retried after a lost answer, does not count against it)."""
-        return not self.verify.has_changes
-
-
-def _quiet(_: str) -> None:
-    pass
+    def __init__(self, refusals: tuple[Refusal, ...], *, after_creating: bool = False) -> None:
+        when = "after creating pipelines the plan became unsafe" if after_creating else "the plan is unsafe"
+        super().__init__(f"{when}: " + "; ".join(map(describe_refusal, refusals)))
+        self.refusals = refusals
+        self.after_creating = after_creating  # True: only new pipelines' stages made it so
 
 
 def make_plan(
-    client: Client, template: Template, options: PlanOptions | None = None, progress: Progress = _quiet
+    client: Client, template: Template, options: PlanOptions | None = None, progress: Progress = quiet
 ) -> tuple[Plan, reader.PortalRead]:
     """Read the portal and plan, counting the items of whatever the plan would delete."""
     options = options or PlanOptions()
-    progress(f"reading {client.domain}")
+    progress(ProgressEvent(READING, detail={"portal": client.domain}))
     read = reader.read_portal(client, template)
     return _plan_with_usage(client, template, read, options, progress)
 
@@ -66,7 +76,7 @@ def _plan_with_usage(
 ) -> tuple[Plan, reader.PortalRead]:
     result = plan(template, read.state, options)
     if result.needs_usage:
-        progress(f"counting the items of {len(result.needs_usage)} candidate deletion(s)")
+        progress(ProgressEvent(COUNTING, total=len(result.needs_usage)))
         counts = reader.count_usage(client, result.needs_usage)
         read = replace(read, state=with_usage(read.state, counts))
         result = plan(template, read.state, options)
@@ -79,7 +89,7 @@ def apply(
     options: PlanOptions | None = None,
     *,
     expected_checksum: str | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     on_plan: Callable[[Plan], None] | None = None,
 ) -> ApplyResult:
     options = options or PlanOptions()
@@ -87,16 +97,9 @@ def apply(
     if on_plan is not None:
         on_plan(reviewed)
     if expected_checksum is not None and reviewed.checksum != expected_checksum:
-        raise PlanChanged(
-            f"the portal or the template changed since the plan was made (plan {expected_checksum}, "
-            f"now {reviewed.checksum}); run plan again and review it"
-        )
+        raise PlanChanged(expected_checksum, reviewed.checksum, reviewed)
     if reviewed.refused:
-        raise UnsafePlan(
-            "the plan is unsafe: "
-            + "; ".join(reviewed.unsafe)
-            + ". Check the template, or add --force to accept"
-        )
+        raise UnsafePlan(reviewed.refusals)
     result = ApplyResult(plan=reviewed, verify=reviewed)
     if not reviewed.has_changes:
         result.requests = client.requests_sent
@@ -105,21 +108,20 @@ def apply(
     read, created = _create_structure(client, template, options, reviewed, read, result, progress)
     current, read = _plan_with_usage(client, template, read, replace(options, created=created), progress)
     if current.refused:
-        raise UnsafePlan(
-            "after creating pipelines the plan became unsafe: "
-            + "; ".join(current.unsafe)
-            + ". Check the template, or add --force to accept"
-        )
+        raise UnsafePlan(current.refusals, after_creating=True)
     structural = writer.structural(current.changes)
     entries = [c for c in current.changes if c.action != BLOCKED and c not in structural]
     if entries:
-        progress(f"applying {len(entries)} change(s)")
-        outcome = writer.write(client, entries, tail=reader.base_commands())
+        progress(ProgressEvent(APPLYING, total=len(entries)))
+        outcome = writer.write(
+            client, entries, tail=reader.base_commands(), on_batch=_batches(APPLYING, progress)
+        )
         result.applied += outcome.done
         result.failed += outcome.failed
+        progress(ProgressEvent(VERIFYING))
         verify_read = reader.finish_read(client, outcome.tail, template)
     else:
-        progress("verifying")
+        progress(ProgressEvent(VERIFYING))
         verify_read = reader.read_portal(client, template)
     result.verify, _ = _plan_with_usage(client, template, verify_read, replace(options, force=True), progress)
     result.requests = client.requests_sent
@@ -137,28 +139,40 @@ def _create_structure(
 ) -> tuple[reader.PortalRead, frozenset[tuple[int, int]]]:
     """Create the missing smart processes and pipelines, in rounds (a new smart process's own
     pipelines need its entityTypeId), each round re-reading the portal in the same batch.
-    Returns the state after that and the pipelines b24app created."""
+    Returns the state after that and the pipelines this run created: the ones that carry its own
+    mark, and the default pipelines of the smart processes that appeared meanwhile. After each
+    round, what another run created at the same time is taken over (see duplicates.remove_own)."""
     created: set[tuple[int, int]] = set()
+    own_types: set[int] = set()  # entityTypeIds of the smart processes this run created
+    mark = reader.new_run_mark()
     for _ in range(MAX_STRUCTURE_ROUNDS):
         todo = [c for c in writer.structural(current.changes) if _ready(c)]
         if not todo:
             break
-        progress(f"creating {_count(todo)}")
-        before = _pipeline_ids(read.state)
+        progress(ProgressEvent(CREATING, total=len(todo), detail=_count(todo)))
+        types_before = {p.entity_type_id for p in read.state.smart_processes}
         try:
-            outcome = writer.write(client, todo, tail=reader.base_commands(), idempotent=False)
+            outcome = writer.write(
+                client,
+                todo,
+                tail=reader.base_commands(),
+                idempotent=False,
+                on_batch=_batches(CREATING, progress),
+                mark=mark,
+            )
         except TransientError as error:
             # The answer is lost but the pipelines may exist: re-read rather than create them twice.
-            progress(
-                f"no answer while creating ({error.description or error.code or error}); "
-                "re-reading to see what was made"
-            )
+            lost = str(error.description or error.code or error)
+            progress(ProgressEvent(READING, detail={"portal": client.domain, "lost_answer": lost}))
             read = reader.read_portal(client, template)
         else:
             result.applied += outcome.done
             result.failed += outcome.failed
+            own_types |= writer.created_types(todo, outcome)
             read = reader.finish_read(client, outcome.tail, template)
-        created |= _pipeline_ids(read.state) - before
+        created |= duplicates.made_by_run(read.state, mark, types_before)
+        duplicates.mark_new_types_pipelines(client, read.state, mark, types_before)
+        read = duplicates.remove_own(client, template, read, frozenset(created), own_types, progress)
         opts = replace(options, created=frozenset(created), force=True)
         current, read = _plan_with_usage(client, template, read, opts, progress)
         if result.failed:
@@ -166,9 +180,9 @@ def _create_structure(
     return read, frozenset(created)
 
 
-def export(client: Client, progress: Progress = _quiet) -> tuple[Template, PortalState, list[str]]:
+def export(client: Client, progress: Progress = quiet) -> tuple[Template, PortalState, list[str]]:
     """The portal as a template, and warnings about what a template cannot say as it is."""
-    progress(f"reading {client.domain}")
+    progress(ProgressEvent(READING, detail={"portal": client.domain}))
     read = reader.read_portal(client, None)
     return template_from_state(read.state), read.state, export_warnings(read.state)
 
@@ -178,20 +192,15 @@ def _ready(change: Change) -> bool:
     return change.target == SMART_PROCESS or change.scope.entity_type_id is not None
 
 
-def _pipeline_ids(state: PortalState) -> set[tuple[int, int]]:
-    """(entityTypeId, category id) of every pipeline on the portal."""
-    sets = [state.deal_pipelines, state.invoice_pipelines, *(p.pipelines for p in state.smart_processes)]
-    return {(ps.entity_type_id or 0, p.id or 0) for ps in sets if ps is not None for p in ps.pipelines}
+def _count(changes: list[Change]) -> dict[str, int]:
+    """How many smart processes and pipelines the changes create."""
+    kinds = {SMART_PROCESS: "smart_processes", PIPELINE: "pipelines"}
+    return {name: sum(1 for c in changes if c.target == target) for target, name in kinds.items()}
 
 
-def _count(changes: list[Change]) -> str:
-    kinds = {SMART_PROCESS: "smart process(es)", PIPELINE: "pipeline(s)"}
-    parts = []
-    for target, noun in kinds.items():
-        n = sum(1 for c in changes if c.target == target)
-        if n:
-            parts.append(f"{n} {noun}")
-    return ", ".join(parts)
+def _batches(phase: str, progress: Progress) -> Callable[[int, int], None]:
+    """A writer's per-batch callback that reports (done, total) commands as progress."""
+    return lambda done, total: progress(ProgressEvent(phase, done=done, total=total))
 
 
 def _check_write_access(client: Client, read: reader.PortalRead) -> None:

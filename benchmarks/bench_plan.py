@@ -9,8 +9,9 @@ import resource
 import time
 import tracemalloc
 
+from b24app.core.changes import PlanOptions
 from b24app.core.model import Entry, Pipeline, PipelineSet, PortalState, RefList
-from b24app.core.plan import PlanOptions, plan
+from b24app.core.plan import plan
 from b24app.core.template import load_template
 
 VALUE_LISTS = (

@@ -15,7 +15,7 @@ import requests
 from b24app import sync
 from b24app.bitrix.auth import WebhookAuth
 from b24app.bitrix.client import Client
-from b24app.cli import example_template_text
+from b24app.console import example_template_text
 from b24app.core.template import load_template
 from b24app.sandbox.server import Sandbox
 

@@ -1,8 +1,7 @@
 """How a request proves who it is: an incoming webhook, or an installed app's OAuth tokens.
 
-Both kinds give the client the same small interface: ``domain``, ``method_url(method)``,
-``params()`` (what to add to the request body), ``redact(text)`` (hide the secrets in text meant
-for people) and ``can_refresh``. Their ``repr`` never shows a secret.
+Both kinds give the client the same small interface, :class:`Auth`. Their ``repr`` never shows a
+secret.
 
 Plain ``http://`` is accepted only for loopback hosts (the sandbox); anything else must be https,
 because the path or the body carries a secret.
@@ -13,17 +12,17 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol
 from urllib.parse import SplitResult, urlsplit
 
 import requests
 
 from b24app.bitrix.answers import error_from_exception, read_payload
-from b24app.bitrix.errors import ProtocolError, describe
+from b24app.bitrix.errors import AuthError, ProtocolError, describe
+from b24app.bitrix.tokens import PROCESS_REFRESH_LOCK, OAuthTokens, RefreshLock
 
 logger = logging.getLogger("b24app.bitrix")
 
@@ -33,6 +32,30 @@ REFRESH_TIMEOUT = (3.05, 30.0)
 _WEBHOOK_PATH = re.compile(r"(?P<prefix>(?:/[^/]+)*)/rest/(?P<user_id>\d+)/(?P<code>[^/]+)/?")
 _REDACTED = "***"
 _HOST = re.compile(r"[A-Za-z0-9.\-_:]+")  # names, IPv4 and (bracket-less) IPv6 as urlsplit gives them
+
+
+class Auth(Protocol):
+    """What the client needs from credentials (:class:`WebhookAuth`, :class:`OAuthAuth`, or what a
+    portal resolver builds)."""
+
+    domain: str
+    can_refresh: bool  # False: the client never asks it to refresh (a webhook)
+
+    def method_url(self, method: str) -> str:
+        """The address of a REST method."""
+        ...
+
+    def params(self) -> dict[str, Any]:
+        """What to add to each request's body (an OAuth ``auth`` token, nothing for a webhook)."""
+        ...
+
+    def refresh(self, session: requests.Session, *, stale_token: str | None = None) -> None:
+        """Renew the credentials the portal rejected as expired (``stale_token``: the one sent)."""
+        ...
+
+    def redact(self, text: str) -> str:
+        """``text`` with this credential's secrets hidden, for messages and logs."""
+        ...
 
 
 def checked_url(url: str, what: str) -> SplitResult:
@@ -89,6 +112,16 @@ class WebhookAuth:
     def params(self) -> dict[str, Any]:
         return {}
 
+    def refresh(self, session: requests.Session, *, stale_token: str | None = None) -> None:
+        """A webhook has nothing to renew: its code is valid until someone deletes it."""
+        raise AuthError(
+            describe(
+                None,
+                f"the webhook of {self.domain} cannot be renewed (a webhook has no refresh token)",
+                "check that it still exists in the portal's webhook settings and that its user is active",
+            )
+        )
+
     def redact(self, text: str) -> str:
         return text.replace(self._code, _REDACTED)
 
@@ -96,30 +129,17 @@ class WebhookAuth:
         return f"WebhookAuth(domain={self.domain!r}, user_id={self.user_id})"
 
 
-@dataclass
-class OAuthTokens:
-    """An app's token pair for one portal, as Bitrix24 hands it out (install, frame, refresh).
-
-    ``domain`` is the portal's host. A refresh keeps it, because the token endpoint answers with the
-    OAuth server's host in that field.
-    """
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    expires: float | None
-    client_endpoint: str
-    server_endpoint: str | None = None
-    member_id: str | None = None
-    domain: str | None = None
-    scope: str | None = None
-    user_id: int | None = None
-
-
 class OAuthAuth:
     """An installed app's OAuth tokens, renewed once when the portal says they expired.
 
-    ``on_refresh`` receives every renewed pair and must save it: Bitrix24 refresh tokens are
-    single-use, so a pair that is not saved is lost.
+    Three hooks make it safe for several threads and processes sharing one portal's pair:
+
+    - ``on_refresh`` (the save hook) receives every renewed pair, whole, and must store it before
+      it returns: Bitrix24 refresh tokens are single-use, so a pair that is not saved is lost;
+    - ``load`` returns the pair the store holds now (``None``: nothing stored), so a renewal made
+      by another process is used instead of spending the dead refresh token again;
+    - ``lock`` (a :class:`~b24app.bitrix.tokens.RefreshLock`, default: one per process) is held,
+      keyed by :attr:`refresh_key`, from the load through the save.
     """
 
     can_refresh = True
@@ -132,6 +152,8 @@ class OAuthAuth:
         *,
         oauth_url: str = DEFAULT_OAUTH_URL,
         on_refresh: Callable[[OAuthTokens], None] | None = None,
+        load: Callable[[], OAuthTokens | None] | None = None,
+        lock: RefreshLock = PROCESS_REFRESH_LOCK,
     ) -> None:
         checked_url(tokens.client_endpoint, "the client_endpoint of the tokens")
         self.tokens = tokens
@@ -139,14 +161,20 @@ class OAuthAuth:
         self._client_secret = client_secret
         self._oauth_url = oauth_url
         self._on_refresh = on_refresh
+        self._load = load
+        self._lock = lock
         checked_url(self.oauth_url, "the OAuth server URL")  # fail now, not at the first refresh
-        self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._remember_secrets(client_secret, tokens.access_token, tokens.refresh_token)
 
     @property
     def domain(self) -> str:
         return urlsplit(self.tokens.client_endpoint).netloc
+
+    @property
+    def refresh_key(self) -> str:
+        """What the refresh lock is keyed by: this app on this portal (by member_id when known)."""
+        return f"{self.client_id}@{self.tokens.member_id or self.domain.lower()}"
 
     @property
     def oauth_url(self) -> str:
@@ -162,35 +190,62 @@ class OAuthAuth:
         return {"auth": self.tokens.access_token}
 
     def refresh(self, session: requests.Session, *, stale_token: str | None = None) -> None:
-        """Renew the token pair, once for all threads.
+        """Renew the token pair, once for every thread and process that shares the lock and store.
 
-        ``stale_token`` is the access token the portal rejected (default: the current one). If
-        another thread has already replaced it while this one waited for the lock, nothing is sent.
+        ``stale_token`` is the access token the portal rejected (default: the current one). Under
+        the lock, the stored pair is loaded first: if another thread or process has already
+        replaced the stale token, that pair is used and nothing is sent. If the OAuth server
+        refuses our refresh token (``invalid_grant``) because a process that does not share the
+        lock spent it first, the pair it saved is loaded and used, so the caller's one retry runs
+        with it; only when the store has nothing newer is the refusal raised.
         """
         stale = self.tokens.access_token if stale_token is None else stale_token
-        with self._lock:
+        with self._lock.hold(self.refresh_key):
+            self._adopt_stored()
             if self.tokens.access_token != stale:
                 return
-            oauth_url = self.oauth_url
-            logger.debug("renewing the OAuth token of %s at %s", self.domain, oauth_url)
-            query = {
-                "grant_type": "refresh_token",
-                "client_id": self.client_id,
-                "client_secret": self._client_secret,
-                "refresh_token": self.tokens.refresh_token,
-            }
-            method = "oauth/token"
             try:
-                response = session.get(
-                    f"{oauth_url}oauth/token/", params=query, timeout=REFRESH_TIMEOUT, allow_redirects=False
+                self._renew(session)
+            except AuthError as error:
+                if error.code.lower() != "invalid_grant" or not self._adopt_stored():
+                    raise
+                logger.debug(
+                    "the refresh token of %s was spent elsewhere; using the stored pair", self.domain
                 )
-            except requests.RequestException as error:
-                raise error_from_exception(error, method, urlsplit(oauth_url).netloc) from None
-            tokens = _renewed(self.tokens, read_payload(response, method, server="the OAuth server"))
-            self.tokens = tokens
-            self._remember_secrets(tokens.access_token, tokens.refresh_token)
-            if self._on_refresh is not None:
-                self._on_refresh(tokens)
+
+    def _adopt_stored(self) -> bool:
+        """Take the stored pair when it is not ours (renewed elsewhere); True if it was taken."""
+        stored = self._load() if self._load is not None else None
+        if stored is None or stored.refresh_token == self.tokens.refresh_token:
+            return False
+        self._use(stored)
+        return True
+
+    def _renew(self, session: requests.Session) -> None:
+        """Spend the refresh token at the OAuth server; save and use the pair it gives."""
+        oauth_url = self.oauth_url
+        logger.debug("renewing the OAuth token of %s at %s", self.domain, oauth_url)
+        query = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self.tokens.refresh_token,
+        }
+        method = "oauth/token"
+        try:
+            response = session.get(
+                f"{oauth_url}oauth/token/", params=query, timeout=REFRESH_TIMEOUT, allow_redirects=False
+            )
+        except requests.RequestException as error:
+            raise error_from_exception(error, method, urlsplit(oauth_url).netloc) from None
+        tokens = _renewed(self.tokens, read_payload(response, method, server="the OAuth server"))
+        self._use(tokens)
+        if self._on_refresh is not None:
+            self._on_refresh(tokens)  # still under the lock: the next holder loads this pair
+
+    def _use(self, tokens: OAuthTokens) -> None:
+        self._remember_secrets(tokens.access_token, tokens.refresh_token)
+        self.tokens = tokens
 
     def _remember_secrets(self, *secrets: str) -> None:
         self._secrets.update(secret for secret in secrets if secret)

@@ -1,7 +1,8 @@
 """The Bitrix24 REST client: the only code that sends HTTP requests to a portal.
 
-One :class:`Client` per portal and credentials. It respects the portal's request budget (a shared
-leaky bucket), retries what is temporary (rate and time limits, server faults, network) with a
+One :class:`Client` per portal and credentials (build one with :func:`b24app.bitrix.connect`). It
+respects the portal's request budget (a :class:`~b24app.bitrix.ratelimit.RateLimiter` shared per
+portal), retries what is temporary (rate and time limits, server faults, network) with a
 capped exponential backoff, renews an expired OAuth token once, and turns every failure into one
 of the few error types of :mod:`b24app.bitrix.errors`.
 """
@@ -15,11 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 
 from b24app.bitrix.answers import CONNECTION_FAILED, error_from_exception, read_payload
+from b24app.bitrix.auth import Auth
 from b24app.bitrix.encoding import batch_command
 from b24app.bitrix.errors import (
     AuthError,
@@ -29,7 +31,7 @@ from b24app.bitrix.errors import (
     describe,
     error_from_payload,
 )
-from b24app.bitrix.ratelimit import LeakyBucket, bucket_for
+from b24app.bitrix.ratelimit import RateLimiter, bucket_for
 from b24app.bitrix.secrets import hide_secrets_in_http_logs
 
 logger = logging.getLogger("b24app.bitrix")
@@ -52,19 +54,6 @@ def _user_agent() -> str:
 
 
 HEADERS = {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": _user_agent()}
-
-
-class Auth(Protocol):
-    """What the client needs from credentials (:class:`~b24app.bitrix.auth.WebhookAuth`, ``OAuthAuth``)."""
-
-    domain: str
-    can_refresh: bool
-
-    def method_url(self, method: str) -> str: ...
-
-    def params(self) -> dict[str, Any]: ...
-
-    def redact(self, text: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -109,7 +98,7 @@ class Client:
         auth: Auth,
         *,
         session: requests.Session | None = None,
-        bucket: LeakyBucket | None = None,
+        bucket: RateLimiter | None = None,
         timeout: float | tuple[float, float] = (3.05, 30.0),
         max_attempts: int = 6,
         backoff: float = 1.0,

@@ -2,8 +2,13 @@
 
 Bitrix24 counts requests per portal in a leaky bucket (each request adds one, the counter drains
 ``rate`` per second, a request above ``burst`` is refused with 503 ``QUERY_LIMIT_EXCEEDED``).
-Keeping the same bucket here means we wait instead of being refused. Several clients of one
-portal in one process share a bucket through :func:`bucket_for`.
+Keeping the same bucket here means we wait instead of being refused.
+
+The client depends only on :class:`RateLimiter`, one object per portal. :class:`LeakyBucket` is the
+in-process implementation, and :func:`bucket_for` hands every client of one portal in this process
+the same one. Processes that share a portal (a web app's workers) need a limiter kept where they
+all see it (Redis, the database), given to :func:`~b24app.bitrix.portals.connect` as its
+``limiter_for``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    """One portal's request budget, as the client sees it."""
+
+    def acquire(self) -> float:
+        """Take a slot for one HTTP request, waiting until there is one; returns the seconds waited."""
+        ...
+
+    def penalize(self) -> None:
+        """The portal refused a request for the rate (503 ``QUERY_LIMIT_EXCEEDED``): slow down."""
+        ...
 
 
 class LeakyBucket:
@@ -65,7 +83,9 @@ _buckets_lock = threading.Lock()
 
 
 def bucket_for(domain: str) -> LeakyBucket:
-    """The process-wide bucket of one portal (created with the default plan's limits)."""
+    """The process-wide bucket of one portal (created with the default plan's limits).
+
+    The in-process ``limiter_for`` of :func:`~b24app.bitrix.portals.connect`."""
     key = domain.lower()
     with _buckets_lock:
         if key not in _buckets:

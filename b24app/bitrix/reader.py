@@ -8,15 +8,15 @@ Usage counts are read only for what a plan would delete.
 
 from __future__ import annotations
 
-import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from b24app.core import catalog
 from b24app.core.changes import UsageQuery
 from b24app.core.model import (
+    COLOR,
     PROCESS,
-    SEMANTICS_FROM_BITRIX,
     Entry,
     Pipeline,
     PipelineSet,
@@ -27,10 +27,13 @@ from b24app.core.model import (
 )
 
 from .client import BatchReply, Client, Command
-from .errors import BitrixError, ProtocolError
+from .errors import ProtocolError
+from .new_pipeline import as_created
+from .wire import EXTRA_SEMANTICS, SEMANTICS_FROM_BITRIX, as_int, category_of, entry_id, usage_probes
 
-_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
-_EXTRA_SEMANTICS = {"success": "success", "failure": "failure", "apology": "failure"}
+# b24app marks the pipelines it creates: deals in originatorId (originId holds the template key),
+# invoices and smart processes in the category's code (reference-lists.md §4.1).
+MARK_PREFIX = "b24app:"
 
 # Legacy list methods for the CRM objects; everything else is counted with crm.item.list.
 _LIST_METHOD = {
@@ -139,82 +142,102 @@ def build_state(
     smart_categories: Mapping[int, list],
 ) -> PortalState:
     """Pure conversion of Bitrix24 answers into the core model."""
-    rows: dict[str, list] = {}
-    for row in statuses:
-        if not isinstance(row, Mapping) or "ENTITY_ID" not in row or "STATUS_ID" not in row:
-            raise ProtocolError("unexpected row in the answer to crm.status.list", method="crm.status.list")
-        rows.setdefault(str(row["ENTITY_ID"]), []).append(row)
-    known = {str(t.get("ID")): t for t in entity_types if isinstance(t, Mapping)}
-
-    def ref_list(key: str, entity_id: str, prefix: str) -> RefList:
-        entries = sorted(
-            (_entry(r, prefix) for r in rows.get(entity_id, ())), key=lambda e: (e.sort, e.row_id or 0)
-        )
-        return RefList(key, tuple(entries), entity_id=entity_id, prefix=prefix)
-
-    lists: dict[str, RefList] = {}
-    for key in catalog.FLAT_LISTS:
-        entity_id = catalog.SPECS[key].entity_id
-        if entity_id is not None and entity_id in known:
-            lists[key] = ref_list(key, entity_id, "")
-    documents = sorted(e for e in known if catalog.key_for_entity(e) == "document_stages")
-    if documents:
-        entity_id = documents[0]
-        prefix = str(
-            known[entity_id].get("PREFIX")
-            or catalog.document_stage_entity(int(entity_id.rsplit("_", 1)[1]))[1]
-        )
-        lists["document_stages"] = ref_list("document_stages", entity_id, prefix)
-
-    def pipeline_set(section: str, etid: int, categories: list) -> PipelineSet:
-        pipelines = []
-        for cat in categories:
-            cid = int(cat.get("id", 0))
-            entity_id, prefix = catalog.pipeline_stage_entity(section, etid, cid)
-            stages = ref_list(catalog.SECTION_STAGE_KIND[section], entity_id, prefix)
-            pipelines.append(
-                Pipeline(
-                    name=str(cat.get("name") or ""),
-                    stages=stages,
-                    # the deal pipeline 0 is the default one, whatever isDefault says
-                    default=_truthy(cat.get("isDefault")) or (section == "deal_pipelines" and cid == 0),
-                    key=str(cat["originId"]) if cat.get("originId") else None,
-                    sort=_int(cat.get("sort")),
-                    id=cid,
-                )
-            )
-        return PipelineSet(section, tuple(pipelines), None, etid)
-
-    smart = []
-    for t in smart_types:
-        etid = int(t["entityTypeId"])
-        smart.append(
-            SmartProcess(
-                title=str(t.get("title") or ""),
-                code=str(t["code"]) if t.get("code") else None,
-                type_id=_int(t.get("id")),
-                entity_type_id=etid,
-                pipelines=pipeline_set("smart_processes", etid, smart_categories.get(etid, [])),
-            )
-        )
+    lists = _Lists(statuses, entity_types)
     return PortalState(
         domain=domain,
-        lists=lists,
-        deal_pipelines=pipeline_set(
+        lists=lists.flat(),
+        deal_pipelines=lists.pipelines(
             "deal_pipelines", catalog.DEAL, _with_default_deal_pipeline(deal_categories)
         ),
         invoice_pipelines=(
             None
             if invoice_categories is None
-            else pipeline_set("invoice_pipelines", catalog.SMART_INVOICE, invoice_categories)
+            else lists.pipelines("invoice_pipelines", catalog.SMART_INVOICE, invoice_categories)
         ),
-        smart_processes=tuple(smart),
+        smart_processes=tuple(_smart_process(t, lists, smart_categories) for t in smart_types),
+    )
+
+
+class _Lists:
+    """The rows of crm.status.list by ENTITY_ID, and the lists the portal has (crm.status.entity.types)."""
+
+    def __init__(self, statuses: list, entity_types: list):
+        self.rows: dict[str, list] = {}
+        for row in statuses:
+            if not isinstance(row, Mapping) or "ENTITY_ID" not in row or "STATUS_ID" not in row:
+                raise ProtocolError(
+                    "unexpected row in the answer to crm.status.list", method="crm.status.list"
+                )
+            self.rows.setdefault(str(row["ENTITY_ID"]), []).append(row)
+        self.known = {str(t.get("ID")): t for t in entity_types if isinstance(t, Mapping)}
+
+    def ref_list(self, key: str, entity_id: str, prefix: str, category_id: int | None = None) -> RefList:
+        entries = sorted(
+            (_entry(r) for r in self.rows.get(entity_id, ())), key=lambda e: (e.sort, e.row_id or 0)
+        )
+        return RefList(key, tuple(entries), entity_id=entity_id, prefix=prefix, category_id=category_id)
+
+    def flat(self) -> dict[str, RefList]:
+        """The flat lists the portal has; document stages are those of its first document pipeline."""
+        lists: dict[str, RefList] = {}
+        for key in catalog.FLAT_LISTS:
+            entity_id = catalog.SPECS[key].entity_id
+            if entity_id is not None and entity_id in self.known:
+                lists[key] = self.ref_list(key, entity_id, "")
+        documents = sorted(e for e in self.known if catalog.key_for_entity(e) == "document_stages")
+        if documents:
+            entity_id = documents[0]
+            category = category_of(entity_id)
+            prefix = str(self.known[entity_id].get("PREFIX") or catalog.document_stage_entity(category)[1])
+            lists["document_stages"] = self.ref_list("document_stages", entity_id, prefix, category)
+        return lists
+
+    def pipelines(self, section: str, etid: int, categories: list) -> PipelineSet:
+        return PipelineSet(
+            section, tuple(self.pipeline(section, etid, cat) for cat in categories), None, etid
+        )
+
+    def pipeline(self, section: str, etid: int, category: Mapping) -> Pipeline:
+        cid = int(category.get("id", 0))
+        entity_id, prefix = catalog.pipeline_stage_entity(section, etid, cid)
+        stages = self.ref_list(catalog.SECTION_STAGE_KIND[section], entity_id, prefix, cid)
+        return Pipeline(
+            name=str(category.get("name") or ""),
+            stages=stages,
+            # the deal pipeline 0 is the default one, whatever isDefault says
+            default=_truthy(category.get("isDefault")) or (section == "deal_pipelines" and cid == 0),
+            key=str(category["originId"]) if category.get("originId") else None,
+            sort=as_int(category.get("sort")),
+            id=cid,
+            made_by=_mark_of(category, section),
+            as_created=as_created(section, stages),
+        )
+
+
+def new_run_mark() -> str:
+    """The mark one apply leaves on the pipelines it creates: its own, so it can tell them apart."""
+    return MARK_PREFIX + secrets.token_hex(4)
+
+
+def _mark_of(category: Mapping, section: str) -> str | None:
+    value = category.get("originatorId" if section == "deal_pipelines" else "code")
+    return str(value) if value and str(value).startswith(MARK_PREFIX) else None
+
+
+def _smart_process(smart_type: Mapping, lists: _Lists, categories: Mapping[int, list]) -> SmartProcess:
+    etid = int(smart_type["entityTypeId"])
+    return SmartProcess(
+        title=str(smart_type.get("title") or ""),
+        code=str(smart_type["code"]) if smart_type.get("code") else None,
+        type_id=as_int(smart_type.get("id")),
+        entity_type_id=etid,
+        pipelines=lists.pipelines("smart_processes", etid, categories.get(etid, [])),
     )
 
 
 def _with_default_deal_pipeline(categories: list) -> list:
     """The default deal pipeline (id 0) is virtual; should a portal leave it out, it still exists."""
-    if any(_int(c.get("id")) == 0 for c in categories if isinstance(c, Mapping)):
+    if any(as_int(c.get("id")) == 0 for c in categories if isinstance(c, Mapping)):
         return categories
     return [{"id": 0, "name": "", "sort": 0, "isDefault": "Y"}, *categories]
 
@@ -224,7 +247,7 @@ def count_usage(client: Client, queries: Iterable[UsageQuery]) -> dict[tuple, in
     commands: dict[str, Command] = {}
     owners: dict[str, tuple] = {}
     for n, query in enumerate(queries):
-        for m, (etid, field, value) in enumerate(query.probes):
+        for m, (etid, field, value) in enumerate(usage_probes(query)):
             name = f"u{n}_{m}"
             commands[name] = _count_command(etid, field, value)
             owners[name] = query.key
@@ -249,23 +272,21 @@ def _count_command(etid: int, field: str, value: object) -> Command:
 # -- tolerant parsing of PHP-encoded answers --------------------------------------------------------
 
 
-def _entry(row: Mapping, prefix: str) -> Entry:
-    status_id = str(row["STATUS_ID"])
-    entry_id = status_id.split(":", 1)[1] if ":" in status_id else status_id
+def _entry(row: Mapping) -> Entry:
     semantics = SEMANTICS_FROM_BITRIX.get(row.get("SEMANTICS"), PROCESS)
     extra = row.get("EXTRA")
     if semantics == PROCESS and isinstance(extra, Mapping):
-        semantics = _EXTRA_SEMANTICS.get(str(extra.get("SEMANTICS")), PROCESS)
+        semantics = EXTRA_SEMANTICS.get(str(extra.get("SEMANTICS")), PROCESS)
     color = row.get("COLOR") or (extra.get("COLOR") if isinstance(extra, Mapping) else None) or None
     return Entry(
-        id=entry_id,
+        id=entry_id(str(row["STATUS_ID"])),
         name=str(row.get("NAME") or ""),
-        sort=_int(row.get("SORT")) or 0,
-        color=str(color).upper() if color and _COLOR.match(str(color)) else None,
+        sort=as_int(row.get("SORT")) or 0,
+        color=str(color).upper() if color and COLOR.match(str(color)) else None,
         semantics=semantics,
         system=row.get("SYSTEM") == "Y",
         name_init=str(row.get("NAME_INIT") or ""),
-        row_id=_int(row.get("ID")),
+        row_id=as_int(row.get("ID")),
     )
 
 
@@ -287,13 +308,6 @@ def _wrapped(value: object, key: str, method: str) -> list:
     raise ProtocolError(f"unexpected answer to {method}: no '{key}'", method=method)
 
 
-def _int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
 def _truthy(value: object) -> bool:
     return value is True or str(value).upper() in ("Y", "1", "TRUE")
 
@@ -305,5 +319,4 @@ __all__ = [
     "base_commands",
     "build_state",
     "count_usage",
-    "BitrixError",
 ]

@@ -30,8 +30,7 @@ class ListSpec:
     entity_id: str | None  # fixed ENTITY_ID for flat lists; None for per-pipeline lists
     stages: StageRules | None  # None = a value list (no semantics, no colours)
     strict_charset: bool  # only Latin letters, digits, "_" and "-" in ids
-    usage: tuple[tuple[int, str], ...]  # (entityTypeId, item field holding the value)
-    usage_countable: bool = True
+    usage_countable: bool = True  # Bitrix24 can count the items that use an entry over REST
     item_noun: str = "items"
 
     @property
@@ -46,105 +45,23 @@ INVOICE_RULES = StageRules("N", "P", "D", frozenset({"N", "P", "D"}))
 DOCUMENT_RULES = StageRules("DRAFT", "ARCHIVE", "NOTSIGNED", frozenset({"DRAFT", "NOTSIGNED"}))
 DYNAMIC_RULES = StageRules("NEW", "SUCCESS", "FAIL", frozenset({"NEW", "SUCCESS", "FAIL"}))
 
+# key, title, ENTITY_ID, stage rules, strict charset, usage countable, the items that use it
 _SPECS = (
-    ListSpec("lead_stages", "lead stages", "STATUS", LEAD_RULES, True, ((LEAD, "STATUS_ID"),), True, "leads"),
-    ListSpec(
-        "quote_stages",
-        "quote stages",
-        "QUOTE_STATUS",
-        QUOTE_RULES,
-        True,
-        ((QUOTE, "STATUS_ID"),),
-        True,
-        "quotes",
-    ),
-    ListSpec(
-        "document_stages",
-        "document stages",
-        None,
-        DOCUMENT_RULES,
-        False,
-        ((SMART_DOCUMENT, "stageId"),),
-        True,
-        "documents",
-    ),
-    ListSpec(
-        "sources",
-        "sources",
-        "SOURCE",
-        None,
-        False,
-        ((LEAD, "SOURCE_ID"), (DEAL, "SOURCE_ID"), (CONTACT, "SOURCE_ID")),
-        True,
-        "CRM items",
-    ),
-    ListSpec(
-        "contact_types",
-        "contact types",
-        "CONTACT_TYPE",
-        None,
-        False,
-        ((CONTACT, "TYPE_ID"),),
-        True,
-        "contacts",
-    ),
-    ListSpec(
-        "company_types",
-        "company types",
-        "COMPANY_TYPE",
-        None,
-        False,
-        ((COMPANY, "COMPANY_TYPE"),),
-        True,
-        "companies",
-    ),
-    ListSpec(
-        "employees",
-        "number of employees",
-        "EMPLOYEES",
-        None,
-        False,
-        ((COMPANY, "EMPLOYEES"),),
-        True,
-        "companies",
-    ),
-    ListSpec(
-        "industries", "industries", "INDUSTRY", None, False, ((COMPANY, "INDUSTRY"),), True, "companies"
-    ),
-    ListSpec("deal_types", "deal types", "DEAL_TYPE", None, False, ((DEAL, "TYPE_ID"),), True, "deals"),
-    ListSpec(
-        "honorifics",
-        "honorifics",
-        "HONORIFIC",
-        None,
-        False,
-        ((LEAD, "HONORIFIC"), (CONTACT, "HONORIFIC")),
-        True,
-        "leads and contacts",
-    ),
-    ListSpec("call_statuses", "call statuses", "CALL_LIST", None, False, (), False, "call lists"),
+    ListSpec("lead_stages", "lead stages", "STATUS", LEAD_RULES, True, True, "leads"),
+    ListSpec("quote_stages", "quote stages", "QUOTE_STATUS", QUOTE_RULES, True, True, "quotes"),
+    ListSpec("document_stages", "document stages", None, DOCUMENT_RULES, False, True, "documents"),
+    ListSpec("sources", "sources", "SOURCE", None, False, True, "CRM items"),
+    ListSpec("contact_types", "contact types", "CONTACT_TYPE", None, False, True, "contacts"),
+    ListSpec("company_types", "company types", "COMPANY_TYPE", None, False, True, "companies"),
+    ListSpec("employees", "number of employees", "EMPLOYEES", None, False, True, "companies"),
+    ListSpec("industries", "industries", "INDUSTRY", None, False, True, "companies"),
+    ListSpec("deal_types", "deal types", "DEAL_TYPE", None, False, True, "deals"),
+    ListSpec("honorifics", "honorifics", "HONORIFIC", None, False, True, "leads and contacts"),
+    ListSpec("call_statuses", "call statuses", "CALL_LIST", None, False, False, "call lists"),
     # Per-pipeline stage lists (ENTITY_ID depends on the pipeline):
-    ListSpec("deal_stages", "deal stages", None, DEAL_RULES, True, ((DEAL, "STAGE_ID"),), True, "deals"),
-    ListSpec(
-        "invoice_stages",
-        "invoice stages",
-        None,
-        INVOICE_RULES,
-        False,
-        ((SMART_INVOICE, "stageId"),),
-        True,
-        "invoices",
-    ),
-    ListSpec(
-        "smart_process_stages",
-        "smart-process stages",
-        None,
-        DYNAMIC_RULES,
-        False,
-        ((0, "stageId"),),
-        True,
-        "items",
-    ),
+    ListSpec("deal_stages", "deal stages", None, DEAL_RULES, True, True, "deals"),
+    ListSpec("invoice_stages", "invoice stages", None, INVOICE_RULES, False, True, "invoices"),
+    ListSpec("smart_process_stages", "smart-process stages", None, DYNAMIC_RULES, False, True, "items"),
 )
 
 SPECS: dict[str, ListSpec] = {s.key: s for s in _SPECS}
@@ -172,6 +89,7 @@ SECTION_STAGE_KIND = {
     "invoice_pipelines": "invoice_stages",
     "smart_processes": "smart_process_stages",
 }
+SECTION_ENTITY_TYPE = {"deal_pipelines": DEAL, "invoice_pipelines": SMART_INVOICE, "smart_processes": None}
 SECTION_TITLE = {
     "deal_pipelines": "deal pipeline",
     "invoice_pipelines": "invoice pipeline",
@@ -267,11 +185,3 @@ def id_charset_problem(kind: str, entry_id: str) -> str | None:
     if SPECS[kind].strict_charset and not _STRICT_ID.match(entry_id):
         return "may contain only Latin letters, digits, '_' and '-' in this list"
     return None
-
-
-def usage_of(kind: str, entity_type_id: int | None = None) -> tuple[tuple[int, str], ...]:
-    """(entityTypeId, field) pairs whose items use values of a list of this kind."""
-    spec = SPECS[kind]
-    if kind == "smart_process_stages":
-        return ((entity_type_id or 0, "stageId"),)
-    return spec.usage

@@ -1,12 +1,18 @@
-"""What a plan is made of: where a change happens, the change itself, the options and the plan.
+"""What a plan is made of: where a change happens, the changes themselves, the options and the plan.
 
-Small values with a JSON form and an order of execution; the renderers and the writer read them.
+Each kind of change is its own small frozen value, in template terms (entry ids without the
+pipeline prefix, pipelines by entityTypeId and category id); where the writer needs the portal's
+own handle for a thing (a crm.status row id, a crm.type id) it rides along as the reader gave it.
+Every change has an order of execution and a JSON form, ``{"action", "target", "key", "scope",
+"old", "new", "reason"}``, which ``plan --json`` prints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .model import PROCESS, Entry, Pipeline, SmartProcess
 
 CREATE, UPDATE, DELETE, BLOCKED = "create", "update", "delete", "blocked"
 ENTRY, PIPELINE, SMART_PROCESS = "entry", "pipeline", "smart_process"
@@ -24,6 +30,8 @@ _ORDER = {
     (ENTRY, DELETE): 6,
     (PIPELINE, DELETE): 7,
 }
+
+Values = dict[str, object]  # the JSON form of one side of a change
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,19 +64,60 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of an update: its name ("name", "sort", "color", "key", ...), the portal's value and
+    the template's."""
+
+    name: str
+    old: object
+    new: object
+
+
+Fields = tuple[FieldChange, ...]
+
+
+def field_change(fields: Fields, name: str) -> FieldChange | None:
+    return next((f for f in fields if f.name == name), None)
+
+
+def entry_values(entry: Entry) -> Values:
+    """The compared values of an entry (colour and semantics only when they say something)."""
+    data: Values = {"name": entry.name, "sort": entry.sort}
+    if entry.color is not None:
+        data["color"] = entry.color
+    if entry.semantics != PROCESS:
+        data["semantics"] = entry.semantics
+    return data
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
-    action: str  # create | update | delete | blocked
-    target: str  # entry | pipeline | smart_process
+    """What every change has: where it happens and what the template calls the thing it changes
+    (entry id without prefix, pipeline name or smart-process title)."""
+
     scope: Scope
-    key: str  # entry id (without prefix), pipeline name or smart-process title
-    old: Mapping[str, object] | None = None  # the portal's values (updates: only the changed fields)
-    new: Mapping[str, object] | None = None  # the template's values (updates: only the changed fields)
-    reason: str = ""  # blocked: why, and what to do instead
-    ref: Mapping[str, object] = field(default_factory=dict)  # portal identifiers the writer needs
+    key: str
+
+    action: ClassVar[str] = ""  # create | update | delete | blocked
+    target: ClassVar[str] = ""  # entry | pipeline | smart_process
 
     @property
     def order(self) -> int:
         return _ORDER.get((self.target, self.action), 9)
+
+    def old_values(self) -> Values | None:
+        """The portal's side (updates: only the changed fields), as shown in the JSON form."""
+        return None
+
+    def new_values(self) -> Values | None:
+        """The template's side (updates: only the changed fields), as shown in the JSON form."""
+        return None
+
+    @property
+    def reason(self) -> str:
+        """Why: a blocked change's reason, or a remark on an update; the kinds that have one override
+        this with a field (declared with ``field()``, so that this property is not taken as its default)."""
+        return ""
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -77,21 +126,214 @@ class Change:
             "key": self.key,
             "scope": self.scope.to_json(),
         }
-        if self.old is not None:
-            data["old"] = dict(self.old)
-        if self.new is not None:
-            data["new"] = dict(self.new)
+        old, new = self.old_values(), self.new_values()
+        if old is not None:
+            data["old"] = old
+        if new is not None:
+            data["new"] = new
         if self.reason:
             data["reason"] = self.reason
         return data
 
 
 @dataclass(frozen=True, slots=True)
-class UsageQuery:
-    """Items to count before something may be deleted; the reader answers with a number."""
+class FieldUpdate(Change):
+    """An update of some fields; only those that differ are listed."""
 
-    key: tuple  # ("entry", ENTITY_ID, STATUS_ID) or ("pipeline", entityTypeId, category id)
-    probes: tuple[tuple[int, str, object], ...]  # (entityTypeId, item field, value): counts are summed
+    fields: Fields
+
+    action: ClassVar[str] = UPDATE
+
+    def old_values(self) -> Values:
+        return {f.name: f.old for f in self.fields}
+
+    def new_values(self) -> Values:
+        return {f.name: f.new for f in self.fields}
+
+
+# -- entries -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCreate(Change):
+    entry: Entry  # the template's entry
+
+    action: ClassVar[str] = CREATE
+    target: ClassVar[str] = ENTRY
+
+    def new_values(self) -> Values:
+        return entry_values(self.entry)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryUpdate(FieldUpdate):
+    row_id: int | None = None  # the portal's crm.status row
+    reason: str = field(default="")  # why the planner added it ("kept after the success stage, ...")
+
+    target: ClassVar[str] = ENTRY
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDelete(Change):
+    entry: Entry  # the portal's entry (with its row id)
+
+    action: ClassVar[str] = DELETE
+    target: ClassVar[str] = ENTRY
+
+    def old_values(self) -> Values:
+        return entry_values(self.entry)
+
+
+# -- pipelines (the scope holds their entityTypeId and, once they exist, their category id) ----------
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineCreate(Change):
+    pipeline: Pipeline  # the template's pipeline
+
+    action: ClassVar[str] = CREATE
+    target: ClassVar[str] = PIPELINE
+
+    def new_values(self) -> Values:
+        want = self.pipeline
+        return {
+            "name": want.name,
+            "sort": want.sort,
+            "key": want.key,
+            "default": want.default,
+            "stages": len(want.stages.entries),
+            "stage_ids": [e.id for e in want.stages.entries],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineUpdate(FieldUpdate):
+    target: ClassVar[str] = PIPELINE
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineDelete(Change):
+    action: ClassVar[str] = DELETE
+    target: ClassVar[str] = PIPELINE
+
+    def old_values(self) -> Values:
+        return {"name": self.key}
+
+
+# -- smart processes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SmartProcessCreate(Change):
+    process: SmartProcess  # the template's smart process
+
+    action: ClassVar[str] = CREATE
+    target: ClassVar[str] = SMART_PROCESS
+
+    def new_values(self) -> Values:
+        return {
+            "title": self.process.title,
+            "code": self.process.code,
+            "pipelines": len(self.process.pipelines.pipelines),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SmartProcessUpdate(FieldUpdate):
+    type_id: int | None = None  # the portal's crm.type id (not its entityTypeId)
+
+    target: ClassVar[str] = SMART_PROCESS
+
+
+# -- blocked -----------------------------------------------------------------------------------------
+
+EntryChange = EntryCreate | EntryUpdate | EntryDelete
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked(Change):
+    """A change that cannot be made safely: why, and what to do instead. Never attempted."""
+
+    kind: str  # what it would have changed: entry | pipeline | smart_process
+    reason: str = field()
+    refused: EntryChange | None = None  # the entry change it stands for, shown as old / new
+
+    action: ClassVar[str] = BLOCKED
+
+    @property
+    def target(self) -> str:  # type: ignore[override]
+        return self.kind
+
+    def old_values(self) -> Values | None:
+        return None if self.refused is None else self.refused.old_values()
+
+    def new_values(self) -> Values | None:
+        return None if self.refused is None else self.refused.new_values()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryUsage:
+    """Items to count before an entry may be deleted: those in this stage or with this value."""
+
+    kind: str  # catalog key of the list ("sources", "deal_stages", ...)
+    entity_id: str  # the list on the portal, as the reader named it
+    prefix: str  # the list's prefix on the portal, as the reader gave it
+    entity_type_id: int | None  # owner of a pipeline's stage list
+    entry_id: str  # without prefix
+
+    @property
+    def key(self) -> tuple:
+        return ("entry", self.entity_id, self.entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineUsage:
+    """Items to count before a pipeline may be deleted: those in this pipeline."""
+
+    entity_type_id: int
+    category_id: int
+
+    @property
+    def key(self) -> tuple:
+        return ("pipeline", self.entity_type_id, self.category_id)
+
+
+UsageQuery = EntryUsage | PipelineUsage  # the reader answers each with a count, keyed by .key
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a plan is refused unless forced: a prune deleting too large a share of one list.
+
+    Data, not words: each front end says it for its own user (the CLI: "add --force")."""
+
+    list: str  # catalog key of the list, or the pipeline section ("deal_pipelines", ...)
+    label: str  # the list or section for people: 'sources (SOURCE)', 'deal pipelines'
+    deletions: int  # how many entries or pipelines the prune would delete
+    size: int  # of how many the portal has
+    share: float = PRUNE_SHARE  # the threshold share ...
+    min_size: int = PRUNE_MIN_SIZE  # ... for lists of at least this many
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.deletions / self.size) if self.size else 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "list": self.list,
+            "label": self.label,
+            "deletions": self.deletions,
+            "size": self.size,
+            "share": self.share,
+            "min_size": self.min_size,
+        }
+
+
+def refusal_of(list_key: str, label: str, deletions: int, size: int) -> Refusal | None:
+    """The refusal of a prune deleting more than PRUNE_SHARE of a list of PRUNE_MIN_SIZE or more."""
+    if size >= PRUNE_MIN_SIZE and deletions > PRUNE_SHARE * size:
+        return Refusal(list_key, label, deletions, size)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +349,11 @@ class Plan:
     template: str
     checksum: str
     changes: tuple[Change, ...]
-    unsafe: tuple[str, ...] = ()  # why the plan is refused unless forced
+    refusals: tuple[Refusal, ...] = ()  # why the plan is refused unless forced
     needs_usage: tuple[UsageQuery, ...] = ()  # deletions whose usage was not counted yet
     forced: bool = False
+    # template entries that several portal pipelines / smart processes fit: never "in sync"
+    conflicts: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -124,7 +368,7 @@ class Plan:
 
     @property
     def refused(self) -> bool:
-        return bool(self.unsafe) and not self.forced
+        return bool(self.refusals) and not self.forced
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -132,7 +376,8 @@ class Plan:
             "template": self.template,
             "checksum": self.checksum,
             "summary": self.summary,
-            "unsafe": list(self.unsafe),
+            "refusals": [r.to_json() for r in self.refusals],
             "forced": self.forced,
+            "conflicts": list(self.conflicts),
             "changes": [c.to_json() for c in self.changes],
         }

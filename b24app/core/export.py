@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 from . import catalog
-from .model import Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
-
-_RANK = {"process": 0, "success": 1, "failure": 2}
+from .model import SEMANTICS_RANK, Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
 
 
 def _entries(lst: RefList) -> RefList:
     # By sort, as Bitrix24 shows them; among equal sorts, process before success before failure.
     ordered = sorted(
-        lst.entries, key=lambda e: (e.sort, _RANK[e.semantics] if lst.key.endswith("stages") else 0)
+        lst.entries, key=lambda e: (e.sort, SEMANTICS_RANK[e.semantics] if lst.key.endswith("stages") else 0)
     )
     return RefList(lst.key, tuple(Entry(e.id, e.name, e.sort, e.color, e.semantics) for e in ordered))
 

@@ -1,23 +1,26 @@
 """One model for the desired state (a template) and the actual state (a portal).
 
 Identity is kept apart from content: an entry is identified by its list and its ``id`` (the
-STATUS_ID without the pipeline prefix); what gets compared is :meth:`Entry.content`.
-Portal-only facts (numeric row id, SYSTEM, NAME_INIT) ride along but are never compared.
+STATUS_ID without the pipeline prefix); what gets compared is its name, sort, colour and semantics.
+Portal-only facts (numeric row id, SYSTEM, NAME_INIT) ride along but are never compared. How
+Bitrix24 spells these on the wire (SEMANTICS letters, prefixed STATUS_IDs) is b24app.bitrix's business.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from .catalog import DEAL, SMART_INVOICE
 
 PROCESS = "process"
 SUCCESS = "success"
 FAILURE = "failure"
-SEMANTICS = (PROCESS, SUCCESS, FAILURE)
+SEMANTICS = (PROCESS, SUCCESS, FAILURE)  # in the order a stage list keeps them
+SEMANTICS_RANK = {semantics: rank for rank, semantics in enumerate(SEMANTICS)}
 
-# Bitrix24's one-letter SEMANTICS codes <-> ours. null, "" and "P" all mean "in progress".
-SEMANTICS_FROM_BITRIX = {None: PROCESS, "": PROCESS, "P": PROCESS, "S": SUCCESS, "F": FAILURE}
-SEMANTICS_TO_BITRIX = {PROCESS: "", SUCCESS: "S", FAILURE: "F"}
+COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")  # a stage colour: "#RRGGBB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +37,6 @@ class Entry:
     name_init: str = ""
     row_id: int | None = None  # crm.status numeric ID
 
-    def content(self) -> dict[str, object]:
-        return {"name": self.name, "sort": self.sort, "color": self.color, "semantics": self.semantics}
-
 
 @dataclass(frozen=True, slots=True)
 class RefList:
@@ -46,14 +46,11 @@ class RefList:
     entries: tuple[Entry, ...]
     prune: bool | None = None  # template: None = inherit the template's default
     entity_id: str | None = None  # portal: "STATUS", "DEAL_STAGE_3", "DYNAMIC_128_STAGE_9" ...
-    prefix: str = ""  # portal: "C3", "DT31_5", "" for lists without a prefix
+    prefix: str = ""  # portal: "C3", "DT31_5", "" for lists without a prefix (sets the id length limit)
+    category_id: int | None = None  # portal: the pipeline whose stages these are (None: no pipeline)
 
     def by_id(self) -> dict[str, Entry]:
         return {e.id: e for e in self.entries}
-
-    def full_id(self, entry_id: str) -> str:
-        """The STATUS_ID as stored on the portal (with the pipeline prefix)."""
-        return f"{self.prefix}:{entry_id}" if self.prefix else entry_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +64,9 @@ class Pipeline:
     previous_names: tuple[str, ...] = ()
     sort: int | None = None  # None in a template = not managed
     id: int | None = None  # portal: category id (0 for the virtual default deal pipeline)
+    made_by: str | None = None  # portal: the mark of the b24app run that created it ("b24app:<run>")
+    # portal: ids of the stages still exactly as Bitrix24 created them with the pipeline
+    as_created: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +104,8 @@ class Template:
 class Usage:
     """How many CRM items use an entry or a pipeline; a missing key means "not counted"."""
 
-    entries: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (ENTITY_ID, STATUS_ID) -> n
+    entries: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (ENTITY_ID, entry id) -> n
     pipelines: Mapping[tuple[int, int], int] = field(default_factory=dict)  # (entityTypeId, category) -> n
-    uncountable: frozenset[str] = frozenset()  # catalog keys whose usage cannot be counted over REST
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +114,10 @@ class PortalState:
 
     domain: str
     lists: Mapping[str, RefList] = field(default_factory=dict)  # flat lists present on the portal
-    deal_pipelines: PipelineSet = field(default_factory=lambda: PipelineSet("deal_pipelines", (), None, 2))
+    deal_pipelines: PipelineSet = field(default_factory=lambda: PipelineSet("deal_pipelines", (), None, DEAL))
     # None: the portal has no smart invoices (new invoices are off, or the user may not read them)
     invoice_pipelines: PipelineSet | None = field(
-        default_factory=lambda: PipelineSet("invoice_pipelines", (), None, 31)
+        default_factory=lambda: PipelineSet("invoice_pipelines", (), None, SMART_INVOICE)
     )
     smart_processes: tuple[SmartProcess, ...] = ()
     usage: Usage = field(default_factory=Usage)

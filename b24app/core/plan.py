@@ -13,25 +13,33 @@ from dataclasses import replace
 
 from . import catalog
 from .changes import (
-    BLOCKED,
-    CREATE,
-    DELETE,
     ENTRY,
     PIPELINE,
-    PRUNE_MIN_SIZE,
-    PRUNE_SHARE,
     SMART_PROCESS,
-    UPDATE,
+    Blocked,
     Change,
+    EntryChange,
+    EntryCreate,
+    EntryDelete,
+    EntryUpdate,
+    EntryUsage,
+    FieldChange,
+    PipelineCreate,
+    PipelineDelete,
+    PipelineUpdate,
+    PipelineUsage,
     Plan,
     PlanOptions,
+    Refusal,
     Scope,
+    SmartProcessCreate,
+    SmartProcessUpdate,
     UsageQuery,
+    refusal_of,
 )
 from .checksum import checksum
-from .matching import match_pipelines, match_smart_process
+from .matching import KEY, Conflict, match_pipelines, match_smart_process
 from .model import (
-    PROCESS,
     SUCCESS,
     Entry,
     Pipeline,
@@ -42,24 +50,6 @@ from .model import (
     Template,
 )
 from .zones import guard_zones, zone_safe_order
-
-__all__ = [
-    "BLOCKED",
-    "CREATE",
-    "DELETE",
-    "ENTRY",
-    "PIPELINE",
-    "SMART_PROCESS",
-    "UPDATE",
-    "Change",
-    "Plan",
-    "PlanOptions",
-    "Scope",
-    "UsageQuery",
-    "checksum",
-    "plan",
-    "with_usage",
-]
 
 
 def plan(template: Template, state: PortalState, options: PlanOptions | None = None) -> Plan:
@@ -72,9 +62,10 @@ def plan(template: Template, state: PortalState, options: PlanOptions | None = N
         template=template.source,
         checksum=checksum(template, state, options),
         changes=changes,
-        unsafe=tuple(planner.unsafe),
+        refusals=tuple(planner.refusals),
         needs_usage=tuple(planner.needs_usage),
         forced=options.force,
+        conflicts=tuple(planner.conflicts),
     )
 
 
@@ -84,8 +75,14 @@ class _Planner:
         self.state = state
         self.options = options
         self.changes: list[Change] = []
-        self.unsafe: list[str] = []
+        self.refusals: list[Refusal] = []
         self.needs_usage: list[UsageQuery] = []
+        self.conflicts: list[str] = []
+
+    def block(
+        self, target: str, scope: Scope, key: str, reason: str, refused: EntryChange | None = None
+    ) -> None:
+        self.changes.append(Blocked(scope, key, target, reason, refused))
 
     # -- walking the template -------------------------------------------------------------------
 
@@ -102,9 +99,7 @@ class _Planner:
                     "this portal has no smart invoices (new invoices are off, or the user cannot read them)"
                 )
                 scope = Scope("invoice_pipelines", "invoice pipelines")
-                self.changes.append(
-                    Change(BLOCKED, PIPELINE, scope, "*", reason=reason + "; the section is skipped")
-                )
+                self.block(PIPELINE, scope, "*", reason + "; the section is skipped")
             else:
                 self.pipelines(self.template.invoice_pipelines, self.state.invoice_pipelines, None)
         for process in self.template.smart_processes or ():
@@ -124,45 +119,37 @@ class _Planner:
             reason = "this portal does not have this list"
             if key == "document_stages":
                 reason = "document signing is not enabled on this portal, so it has no document stages"
-            self.changes.append(Change(BLOCKED, ENTRY, scope, "*", reason=reason + "; the list is skipped"))
+            self.block(ENTRY, scope, "*", reason + "; the list is skipped")
             return
         scope = Scope(
             key,
             f"{spec.title} ({actual.entity_id})",
             actual.entity_id,
             actual.prefix,
-            category_id=_category_of(actual),
+            category_id=actual.category_id,
         )
         self.entries(scope, desired, actual, self.prune_of(desired.prune), fresh=False)
 
     def smart_process(self, desired: SmartProcess) -> None:
-        actual = match_smart_process(desired, self.state.smart_processes)
+        actual, conflict = match_smart_process(desired, self.state.smart_processes)
         label = f'smart process "{desired.title}"'
+        if conflict is not None:
+            scope = Scope("smart_processes", label, smart_process=desired.title)
+            self.conflict(SMART_PROCESS, scope, desired.title, _smart_process_conflict(conflict))
+            return
         if actual is None:
             scope = Scope("smart_processes", label, smart_process=desired.title)
-            new = {
-                "title": desired.title,
-                "code": desired.code,
-                "pipelines": len(desired.pipelines.pipelines),
-            }
-            self.changes.append(Change(CREATE, SMART_PROCESS, scope, desired.title, new=new))
+            self.changes.append(SmartProcessCreate(scope, desired.title, desired))
             return
         scope = Scope(
             "smart_processes", label, entity_type_id=actual.entity_type_id, smart_process=desired.title
         )
         if actual.title != desired.title:
-            self.changes.append(
-                Change(
-                    UPDATE,
-                    SMART_PROCESS,
-                    scope,
-                    desired.title,
-                    old={"title": actual.title},
-                    new={"title": desired.title},
-                    ref={"type_id": actual.type_id},
-                )
-            )
+            title = FieldChange("title", actual.title, desired.title)
+            self.changes.append(SmartProcessUpdate(scope, desired.title, (title,), actual.type_id))
         self.pipelines(desired.pipelines, actual.pipelines, desired.title, actual.entity_type_id)
+
+    # -- pipelines -----------------------------------------------------------------------------
 
     def pipelines(
         self,
@@ -171,71 +158,78 @@ class _Planner:
         process: str | None,
         entity_type_id: int | None = None,
     ) -> None:
-        section = desired.section
         etid = entity_type_id if entity_type_id is not None else actual.entity_type_id
-        matched, ambiguous = match_pipelines(desired.pipelines, actual.pipelines)
-        noun = catalog.SECTION_TITLE[section]
-        title = f'smart process "{process}", pipeline' if process else noun  # for headings
+        section = _Section(desired.section, etid, process)
+        matched, conflicts = match_pipelines(desired.pipelines, actual.pipelines)
         next_id = max((p.id or 0 for p in actual.pipelines), default=0) + 1  # ids only grow
         for want in desired.pipelines:
-            if want.name in ambiguous:
-                scope = Scope(
-                    section,
-                    f'{title} "{want.name}"',
-                    entity_type_id=etid,
-                    pipeline=want.name,
-                    smart_process=process,
-                )
-                reason = (
-                    f"{ambiguous[want.name]} {noun}s on the portal have this name; rename all but one in "
-                    "Bitrix24" + (", or give this one a key" if section == "deal_pipelines" else "")
-                )
-                self.changes.append(Change(BLOCKED, PIPELINE, scope, want.name, reason=reason))
+            if want.name in conflicts:
+                self.pipeline_conflict(section, want, conflicts[want.name])
                 continue
             have = matched.get(want.name)
-            if have is None and section == "deal_pipelines":
+            if have is None and section.name == "deal_pipelines":
                 self.long_ids_of_new_deal_pipeline(want, next_id, etid, process)
                 next_id += 1
             if have is None:
-                scope = Scope(
-                    section,
-                    f'{title} "{want.name}" (new)',
-                    entity_type_id=etid,
-                    pipeline=want.name,
-                    smart_process=process,
-                )
-                new = {
-                    "name": want.name,
-                    "sort": want.sort,
-                    "key": want.key,
-                    "default": want.default,
-                    "stages": len(want.stages.entries),
-                    "stage_ids": [e.id for e in want.stages.entries],
-                }
-                self.changes.append(Change(CREATE, PIPELINE, scope, want.name, new=new))
+                self.changes.append(PipelineCreate(section.scope_of_new(want), want.name, want))
                 continue
-            stages = have.stages
-            scope = Scope(
-                stages.key,
-                f'{title} "{want.name}" ({stages.entity_id})',
-                stages.entity_id,
-                stages.prefix,
-                etid,
-                have.id,
-                want.name,
-                process,
-            )
-            self.pipeline_fields(section, scope, want, have)
-            fresh = (etid, have.id) in self.options.created
-            prune = self.prune_of(want.stages.prune)
-            self.entries(scope, want.stages, stages, prune, fresh=fresh)
+            self.existing_pipeline(section, want, have)
         unsure = {
             n
             for want in desired.pipelines
-            if want.name in ambiguous
+            if want.name in conflicts
             for n in (want.name, *want.previous_names)
         }
-        self.pipeline_deletions(desired, actual, matched, etid, process, unsure)
+        in_conflict = {i for c in conflicts.values() for i in c.ids}
+        self.pipeline_deletions(desired, actual, matched, section, unsure, in_conflict)
+
+    def conflict(self, target: str, scope: Scope, key: str, reason: str) -> None:
+        """Several portal pipelines or smart processes fit one template entry: blocked, and the plan
+        (and so an apply's verification) is never in sync while it lasts."""
+        self.conflicts.append(scope.label)
+        self.block(target, scope, key, reason)
+
+    def pipeline_conflict(self, section: _Section, want: Pipeline, conflict: Conflict) -> None:
+        """A template pipeline that several of the portal's fit (same key or name): not guessed."""
+        ids = ", ".join(str(i) for i in conflict.ids)
+        if conflict.by == KEY:
+            reason = (
+                f"conflict: {len(conflict.ids)} {section.noun}s on the portal have the key {want.key!r} "
+                f"(ids {ids}), as two applies at once leave them; keep one (b24app keeps the lowest id) "
+                "and delete the others in Bitrix24 once they are empty, then apply again"
+            )
+        else:
+            reason = (
+                f"conflict: {len(conflict.ids)} {section.noun}s on the portal have this name (ids {ids}); "
+                "rename or delete all but one in Bitrix24"
+                + (", or give this one a key" if section.name == "deal_pipelines" else "")
+            )
+        self.conflict(PIPELINE, section.scope_of_new(want, new=False), want.name, reason)
+
+    def existing_pipeline(self, section: _Section, want: Pipeline, have: Pipeline) -> None:
+        """A pipeline both sides have: its own fields, then its stages."""
+        scope = section.scope_of(have, want.name, have.stages.key)
+        self.pipeline_fields(section.name, scope, want, have)
+        fresh = (section.entity_type_id, have.id) in self.options.created or self.left_fresh(
+            section, want, have
+        )
+        prune = self.prune_of(want.stages.prune)
+        self.entries(scope, want.stages, have.stages, prune, fresh=fresh)
+
+    def left_fresh(self, section: _Section, want: Pipeline, have: Pipeline) -> bool:
+        """A pipeline b24app made (it carries the mark) that still holds, beside the template's
+        stages, only the untouched default stages Bitrix24 gave it, and no items: a run stopped
+        right after creating it. It is finished as a new one. Never a pipeline without the mark."""
+        wanted = {e.id for e in want.stages.entries}
+        extras = [e.id for e in have.stages.entries if e.id not in wanted]
+        if not have.made_by or not extras or not have.as_created.issuperset(extras):
+            return False
+        etid, cid = section.entity_type_id or 0, have.id or 0
+        count = self.state.usage.pipelines.get((etid, cid))
+        if count is None:
+            self.needs_usage.append(PipelineUsage(etid, cid))
+            return False
+        return count == 0
 
     def long_ids_of_new_deal_pipeline(
         self, want: Pipeline, number: int, etid: int | None, process: str | None
@@ -256,98 +250,73 @@ class _Planner:
                     f"id is {len(entry.id)} characters; the new pipeline will be C{number} or later, whose "
                     f"stages take at most {limit} — shorten it in the template"
                 )
-                self.changes.append(
-                    Change(BLOCKED, ENTRY, scope, entry.id, new=_entry_json(entry), reason=reason)
-                )
+                self.block(ENTRY, scope, entry.id, reason, EntryCreate(scope, entry.id, entry))
 
     def pipeline_fields(self, section: str, scope: Scope, want: Pipeline, have: Pipeline) -> None:
-        old: dict[str, object] = {}
-        new: dict[str, object] = {}
+        fields: list[FieldChange] = []
         if have.name != want.name:
-            old["name"], new["name"] = have.name, want.name
+            fields.append(FieldChange("name", have.name, want.name))
         if want.sort is not None and have.sort != want.sort:
-            old["sort"], new["sort"] = have.sort, want.sort
+            fields.append(FieldChange("sort", have.sort, want.sort))
         if section == "deal_pipelines" and want.key and not want.default and have.key != want.key:
-            old["key"], new["key"] = have.key, want.key
+            fields.append(FieldChange("key", have.key, want.key))
         if want.default and not have.default:
             if section == "deal_pipelines":
                 reason = "the default deal pipeline is fixed in Bitrix24 (id 0); mark that pipeline default instead"
-                self.changes.append(Change(BLOCKED, PIPELINE, scope, want.name, reason=reason))
+                self.block(PIPELINE, scope, want.name, reason)
             else:
-                old["default"], new["default"] = False, True
-        if new:
-            self.changes.append(
-                Change(
-                    UPDATE,
-                    PIPELINE,
-                    scope,
-                    want.name,
-                    old=old,
-                    new=new,
-                    ref={"category_id": have.id, "entity_type_id": scope.entity_type_id},
-                )
-            )
+                fields.append(FieldChange("default", False, True))
+        if fields:
+            self.changes.append(PipelineUpdate(scope, want.name, tuple(fields)))
 
     def pipeline_deletions(
         self,
         desired: PipelineSet,
         actual: PipelineSet,
         matched: Mapping[str, Pipeline],
-        etid: int | None,
-        process: str | None,
+        section: _Section,
         unsure: set[str],
+        in_conflict: set[int],
     ) -> None:
         """With prune, delete the portal's pipelines the template does not name (never one whose name
         the template gives to an ambiguous pipeline)."""
         kept = {id(p) for p in matched.values()}
-        extra = [p for p in actual.pipelines if id(p) not in kept and p.name not in unsure]
+        extra = [
+            p
+            for p in actual.pipelines
+            if id(p) not in kept and p.name not in unsure and p.id not in in_conflict
+        ]
         if not extra or not self.prune_of(desired.prune):
             return
-        noun = catalog.SECTION_TITLE[desired.section]
-        title = f'smart process "{process}", pipeline' if process else noun
-        deletions = 0
-        for have in extra:
-            scope = Scope(
-                desired.section,
-                f'{title} "{have.name}" ({have.stages.entity_id})',
-                have.stages.entity_id,
-                have.stages.prefix,
-                etid,
-                have.id,
-                have.name,
-                process,
+        deletions = sum(self.pipeline_deletion(section, have) for have in extra)
+        self.check_share(section.name, f"{section.noun}s", deletions, len(actual.pipelines))
+
+    def pipeline_deletion(self, section: _Section, have: Pipeline) -> bool:
+        """Delete one pipeline the template does not name, unless it is the default or holds items.
+        Returns whether it will go."""
+        scope = section.scope_of(have, have.name, section.name)
+        if have.default:
+            reason = (
+                "it is the default pipeline, which Bitrix24 cannot delete; rename it in the template instead"
             )
-            if have.default:
-                reason = "it is the default pipeline, which Bitrix24 cannot delete; rename it in the template instead"
-                self.changes.append(Change(BLOCKED, PIPELINE, scope, have.name, reason=reason))
-                continue
-            key = ("pipeline", etid, have.id)
-            count = self.state.usage.pipelines.get((etid or 0, have.id or 0))
-            if count is None:
-                field_name = "CATEGORY_ID" if etid == catalog.DEAL else "categoryId"
-                self.needs_usage.append(UsageQuery(key, ((etid or 0, field_name, have.id),)))
-                continue
-            if count:
-                noun = catalog.SPECS[catalog.SECTION_STAGE_KIND[desired.section]].item_noun
-                verb, them = ("is", "it") if count == 1 else ("are", "them")
-                reason = (
-                    f"{_count_of(count, noun)} {verb} in this pipeline; move {them} to another pipeline first, "
-                    "or add the pipeline to the template"
-                )
-                self.changes.append(Change(BLOCKED, PIPELINE, scope, have.name, reason=reason))
-                continue
-            deletions += 1
-            self.changes.append(
-                Change(
-                    DELETE,
-                    PIPELINE,
-                    scope,
-                    have.name,
-                    old={"name": have.name},
-                    ref={"category_id": have.id, "entity_type_id": etid},
-                )
+            self.block(PIPELINE, scope, have.name, reason)
+            return False
+        etid, cid = section.entity_type_id or 0, have.id or 0
+        count = self.state.usage.pipelines.get((etid, cid))
+        if count is None:
+            self.needs_usage.append(PipelineUsage(etid, cid))
+            return False
+        if count:
+            noun = catalog.SPECS[catalog.SECTION_STAGE_KIND[section.name]].item_noun
+            verb, them = ("is", "it") if count == 1 else ("are", "them")
+            reason = (
+                f"{_count_of(count, noun)} {verb} in this pipeline; move {them} to another pipeline first, "
+                "or add the pipeline to the template"
             )
-        self.check_share(f"{noun}s", deletions, len(actual.pipelines))
+            self.block(PIPELINE, scope, have.name, reason)
+            return False
+        self.changes.append(PipelineDelete(scope, have.name))
+        return True
 
     # -- entries -------------------------------------------------------------------------------
 
@@ -367,11 +336,10 @@ class _Planner:
             changes = guard_zones(scope, desired, actual, changes)
         self.changes[first:] = zone_safe_order(changes)
         if not fresh:
-            self.check_share(scope.label, deletions, len(actual.entries))
+            self.check_share(desired.key, scope.label, deletions, len(actual.entries))
 
     def deletions(self, scope: Scope, desired: RefList, actual: RefList, fresh: bool) -> int:
         """Plan the deletion of portal entries the template lacks; returns how many will go."""
-        spec = catalog.SPECS[desired.key]
         wanted = {e.id for e in desired.entries}
         deletions = 0
         for have in actual.entries:
@@ -380,47 +348,42 @@ class _Planner:
             if have.system:
                 if not fresh:
                     reason = "system entries cannot be deleted by b24app; keep it in the template (it may be renamed)"
-                    self.changes.append(
-                        Change(BLOCKED, ENTRY, scope, have.id, old=_entry_json(have), reason=reason)
-                    )
+                    self.block(ENTRY, scope, have.id, reason, EntryDelete(scope, have.id, have))
                 continue
-            if not fresh:
-                if not spec.usage_countable:
-                    reason = (
-                        f"b24app cannot check whether {spec.item_noun} use it over REST, so it is not "
-                        "deleted; delete it in Bitrix24 if it is unused, or keep it in the template"
-                    )
-                    self.changes.append(
-                        Change(BLOCKED, ENTRY, scope, have.id, old=_entry_json(have), reason=reason)
-                    )
-                    continue
-                full_id = actual.full_id(have.id)
-                count = self.state.usage.entries.get((actual.entity_id, full_id))
-                if count is None:
-                    probes = tuple(
-                        (etid or scope.entity_type_id or 0, fld, full_id)
-                        for etid, fld in catalog.usage_of(desired.key, scope.entity_type_id)
-                    )
-                    self.needs_usage.append(UsageQuery(("entry", actual.entity_id, full_id), probes))
-                    continue
-                if count:
-                    verb, them = ("uses", "it") if count == 1 else ("use", "them")
-                    reason = (
-                        f"{_count_of(count, spec.item_noun)} {verb} it; move {them} to another "
-                        f"{'stage' if spec.is_stages else 'value'} first, or keep it in the template"
-                    )
-                    self.changes.append(
-                        Change(BLOCKED, ENTRY, scope, have.id, old=_entry_json(have), reason=reason)
-                    )
-                    continue
+            if not fresh and not self.unused(scope, desired.key, actual, have):
+                continue
             deletions += 1
-            self.changes.append(
-                Change(DELETE, ENTRY, scope, have.id, old=_entry_json(have), ref={"row_id": have.row_id})
-            )
+            self.changes.append(EntryDelete(scope, have.id, have))
         return deletions
 
+    def unused(self, scope: Scope, kind: str, actual: RefList, have: Entry) -> bool:
+        """Whether no CRM item uses the entry; blocks its deletion, or asks for a count, otherwise."""
+        spec = catalog.SPECS[kind]
+        delete = EntryDelete(scope, have.id, have)
+        if not spec.usage_countable:
+            reason = (
+                f"b24app cannot check whether {spec.item_noun} use it over REST, so it is not "
+                "deleted; delete it in Bitrix24 if it is unused, or keep it in the template"
+            )
+            self.block(ENTRY, scope, have.id, reason, delete)
+            return False
+        count = self.state.usage.entries.get((actual.entity_id or "", have.id))
+        if count is None:
+            query = EntryUsage(kind, actual.entity_id or "", actual.prefix, scope.entity_type_id, have.id)
+            self.needs_usage.append(query)
+            return False
+        if count:
+            verb, them = ("uses", "it") if count == 1 else ("use", "them")
+            reason = (
+                f"{_count_of(count, spec.item_noun)} {verb} it; move {them} to another "
+                f"{'stage' if spec.is_stages else 'value'} first, or keep it in the template"
+            )
+            self.block(ENTRY, scope, have.id, reason, delete)
+            return False
+        return True
+
     def create_entry(self, scope: Scope, want: Entry, success: Entry | None) -> None:
-        new = _entry_json(want)
+        create = EntryCreate(scope, want.id, want)
         if scope.entity_id is not None:
             limit = catalog.max_id_length(scope.entity_id, scope.prefix)
             if len(want.id) > limit:
@@ -428,59 +391,84 @@ class _Planner:
                     f"id is {len(want.id)} characters; this list ({scope.entity_id}) takes at most {limit} "
                     "— shorten it in the template"
                 )
-                self.changes.append(Change(BLOCKED, ENTRY, scope, want.id, new=new, reason=reason))
+                self.block(ENTRY, scope, want.id, reason, create)
                 return
             if want.semantics == "success" and success is not None:
                 reason = (
                     f"the list already has the success stage {success.id}; Bitrix24 allows only one — "
                     f"use {success.id} as the success stage in the template"
                 )
-                self.changes.append(Change(BLOCKED, ENTRY, scope, want.id, new=new, reason=reason))
+                self.block(ENTRY, scope, want.id, reason, create)
                 return
-        ref = {
-            "entity_id": scope.entity_id,
-            "status_id": _full_id(scope.prefix, want.id),
-            "category_id": scope.category_id,
-        }
-        self.changes.append(Change(CREATE, ENTRY, scope, want.id, new=new, ref=ref))
+        self.changes.append(create)
 
     def update_entry(self, scope: Scope, want: Entry, have: Entry) -> None:
-        old: dict[str, object] = {}
-        new: dict[str, object] = {}
+        fields: list[FieldChange] = []
         if want.name != have.name:
-            old["name"], new["name"] = have.name, want.name
+            fields.append(FieldChange("name", have.name, want.name))
         if want.sort != have.sort:
-            old["sort"], new["sort"] = have.sort, want.sort
+            fields.append(FieldChange("sort", have.sort, want.sort))
         if want.color is not None and want.color.upper() != (have.color or "").upper():
-            old["color"], new["color"] = have.color, want.color
+            fields.append(FieldChange("color", have.color, want.color))
         if want.semantics != have.semantics:
             reason = (
                 f"semantics {have.semantics} -> {want.semantics} cannot change in Bitrix24; add a new "
                 f"{want.semantics} stage and move the items there"
             )
-            self.changes.append(
-                Change(
-                    BLOCKED,
-                    ENTRY,
-                    scope,
-                    want.id,
-                    old={"semantics": have.semantics},
-                    new={"semantics": want.semantics},
-                    reason=reason,
-                )
-            )
-        if new:
-            self.changes.append(
-                Change(UPDATE, ENTRY, scope, want.id, old=old, new=new, ref={"row_id": have.row_id})
-            )
+            semantics = FieldChange("semantics", have.semantics, want.semantics)
+            self.block(ENTRY, scope, want.id, reason, EntryUpdate(scope, want.id, (semantics,), have.row_id))
+        if fields:
+            self.changes.append(EntryUpdate(scope, want.id, tuple(fields), have.row_id))
 
-    def check_share(self, label: str, deletions: int, size: int) -> None:
-        if size >= PRUNE_MIN_SIZE and deletions > PRUNE_SHARE * size:
-            share = round(100 * deletions / size)
-            self.unsafe.append(
-                f"{label}: {deletions} of {size} would be deleted ({share} %, more than "
-                f"{round(PRUNE_SHARE * 100)} %)"
-            )
+    def check_share(self, list_key: str, label: str, deletions: int, size: int) -> None:
+        refusal = refusal_of(list_key, label, deletions, size)
+        if refusal is not None:
+            self.refusals.append(refusal)
+
+
+class _Section:
+    """One pipeline section on the portal (deals, invoices or one smart process): the scopes of its
+    pipelines."""
+
+    def __init__(self, name: str, entity_type_id: int | None, process: str | None):
+        self.name = name  # "deal_pipelines", "invoice_pipelines", "smart_processes"
+        self.entity_type_id = entity_type_id
+        self.process = process
+        self.noun = catalog.SECTION_TITLE[name]
+        self.title = f'smart process "{process}", pipeline' if process else self.noun  # for headings
+
+    def scope_of_new(self, want: Pipeline, *, new: bool = True) -> Scope:
+        """A template pipeline the portal lacks (or cannot tell apart)."""
+        return Scope(
+            self.name,
+            f'{self.title} "{want.name}"' + (" (new)" if new else ""),
+            entity_type_id=self.entity_type_id,
+            pipeline=want.name,
+            smart_process=self.process,
+        )
+
+    def scope_of(self, have: Pipeline, name: str, kind: str) -> Scope:
+        """A pipeline on the portal, called ``name`` in the template; ``kind`` names the scope's list."""
+        stages = have.stages
+        return Scope(
+            kind,
+            f'{self.title} "{name}" ({stages.entity_id})',
+            stages.entity_id,
+            stages.prefix,
+            self.entity_type_id,
+            have.id,
+            name,
+            self.process,
+        )
+
+
+def _smart_process_conflict(conflict: Conflict) -> str:
+    ids = ", ".join(str(i) for i in conflict.ids)
+    return (
+        f"conflict: {len(conflict.ids)} smart processes on the portal have this {conflict.by} "
+        f"(entityTypeIds {ids}); delete the empty duplicates or rename all but one in Bitrix24, then "
+        "apply again"
+    )
 
 
 _SINGULAR = {"leads and contacts": "lead or contact", "companies": "company", "CRM items": "CRM item"}
@@ -491,28 +479,6 @@ def _count_of(count: int, noun: str) -> str:
     if count == 1:
         noun = _SINGULAR.get(noun, noun.removesuffix("s"))
     return f"{count} {noun}"
-
-
-# -- small helpers ----------------------------------------------------------------------------------
-
-
-def _full_id(prefix: str, entry_id: str) -> str:
-    return f"{prefix}:{entry_id}" if prefix else entry_id
-
-
-def _category_of(actual: RefList) -> int | None:
-    if not actual.prefix:
-        return None
-    return int(actual.prefix.rsplit("_", 1)[-1].lstrip("C"))
-
-
-def _entry_json(entry: Entry) -> dict[str, object]:
-    data: dict[str, object] = {"name": entry.name, "sort": entry.sort}
-    if entry.color is not None:
-        data["color"] = entry.color
-    if entry.semantics != PROCESS:
-        data["semantics"] = entry.semantics
-    return data
 
 
 def with_usage(state: PortalState, counts: Mapping[tuple, int]) -> PortalState:

@@ -9,7 +9,26 @@ import html
 import json
 from collections.abc import Iterable
 
-from .changes import BLOCKED, CREATE, DELETE, ENTRY, PIPELINE, SMART_PROCESS, UPDATE, Change, Plan
+from .changes import (
+    BLOCKED,
+    CREATE,
+    DELETE,
+    ENTRY,
+    PIPELINE,
+    SMART_PROCESS,
+    UPDATE,
+    Blocked,
+    Change,
+    EntryCreate,
+    EntryDelete,
+    FieldUpdate,
+    PipelineCreate,
+    PipelineDelete,
+    Plan,
+    Refusal,
+    SmartProcessCreate,
+)
+from .model import PROCESS
 
 _MARK = {CREATE: "+", UPDATE: "~", DELETE: "-", BLOCKED: "!"}
 _ANSI = {CREATE: "\033[32m", UPDATE: "\033[33m", DELETE: "\033[31m", BLOCKED: "\033[35m"}
@@ -25,42 +44,61 @@ def _q(value: object) -> str:
     return str(value)
 
 
-def _differences(change: Change) -> str:
-    text = ", ".join(f"{k} {_q(change.old[k])} -> {_q(change.new[k])}" for k in change.new)
+def _differences(change: FieldUpdate) -> str:
+    text = ", ".join(f"{f.name} {_q(f.old)} -> {_q(f.new)}" for f in change.fields)
     return f"{text} ({change.reason})" if change.reason else text
+
+
+def _entry_created(change: EntryCreate) -> str:
+    entry = change.entry
+    extra = [f"sort {entry.sort}"]
+    if entry.semantics != PROCESS:
+        extra.append(entry.semantics)
+    if entry.color is not None:
+        extra.append(entry.color)
+    return f"{_q(entry.name)} ({', '.join(extra)})"
+
+
+def _pipeline_created(change: PipelineCreate) -> str:
+    stages = [e.id for e in change.pipeline.stages.entries]
+    listed = f": {', '.join(stages)}" if stages else ""
+    return f"{_q(change.key)} with {len(stages)} stages{listed}"
 
 
 def describe(change: Change) -> str:
     """One line (without the mark and key) saying what the change does."""
-    if change.action == BLOCKED:
+    if isinstance(change, Blocked):
         return f"blocked: {change.reason}"
-    if change.action == UPDATE:
+    if isinstance(change, FieldUpdate):
         return _differences(change)
-    if change.target == SMART_PROCESS:
-        return f"{_q(change.key)} with {change.new['pipelines']} pipeline(s)"
-    if change.target == PIPELINE:
-        if change.action == DELETE:
-            return _q(change.key)
-        stages = change.new.get("stage_ids") or ()
-        listed = f": {', '.join(stages)}" if stages else ""
-        return f"{_q(change.key)} with {change.new['stages']} stages{listed}"
-    if change.action == CREATE:
-        extra = [f"sort {change.new['sort']}"]
-        if "semantics" in change.new:
-            extra.append(str(change.new["semantics"]))
-        if "color" in change.new:
-            extra.append(str(change.new["color"]))
-        return f"{_q(change.new['name'])} ({', '.join(extra)})"
-    return _q(change.old["name"])
+    if isinstance(change, SmartProcessCreate):
+        return f"{_q(change.key)} with {len(change.process.pipelines.pipelines)} pipeline(s)"
+    if isinstance(change, PipelineCreate):
+        return _pipeline_created(change)
+    if isinstance(change, PipelineDelete):
+        return _q(change.key)
+    if isinstance(change, EntryCreate):
+        return _entry_created(change)
+    if isinstance(change, EntryDelete):
+        return _q(change.entry.name)
+    raise TypeError(f"no description for {type(change).__name__}")
+
+
+def describe_refusal(refusal: Refusal) -> str:
+    """'sources (SOURCE): 4 of 10 would be deleted (40 %, more than 30 %)'."""
+    return (
+        f"{refusal.label}: {refusal.deletions} of {refusal.size} would be deleted ({refusal.percent} %, "
+        f"more than {round(refusal.share * 100)} %)"
+    )
 
 
 def _position(change: Change) -> tuple[int, int]:
     """Where a change is shown in its list: pipeline changes first, then entries by sort."""
     if change.target != ENTRY:
         return (0, 0)
-    for values in (change.new, change.old):
+    for values in (change.new_values(), change.old_values()):
         if values and isinstance(values.get("sort"), int):
-            return (1, values["sort"])
+            return (1, values["sort"])  # type: ignore[return-value]
     return (1, 0)
 
 
@@ -92,7 +130,7 @@ def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = Non
     lines.append(
         f"Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, {s[BLOCKED]} blocked."
     )
-    for reason in plan.unsafe:
+    for reason in map(describe_refusal, plan.refusals):
         if plan.forced:
             lines.append(paint(BLOCKED, f"Forced past the safety limit: {reason}"))
         else:
@@ -125,7 +163,7 @@ def render_html(plan: Plan) -> str:
         f'<p class="summary">Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, '
         f"{s[BLOCKED]} blocked.</p>"
     )
-    for reason in plan.unsafe:
+    for reason in map(describe_refusal, plan.refusals):
         out.append(f'<p class="unsafe">{html.escape(reason)}</p>')
     out.append("</section>")
     return "\n".join(out)

@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from b24app.core.catalog import StageRules, id_charset_problem, template_id_limit
-from b24app.core.model import FAILURE, PROCESS, SUCCESS, Entry, Pipeline, SmartProcess
+from b24app.core.limits import shown
+from b24app.core.model import FAILURE, PROCESS, SEMANTICS_RANK, SUCCESS, Entry, Pipeline, SmartProcess
 
 Where = Callable[[int], str]
 
 _ORDER_HINT = "order the stages: process stages first, then the success stage, then the failure stages"
 _SORT_HINT = "stages are shown by sort: make it grow down the list, or leave sort out everywhere"
-_RANK = {PROCESS: 0, SUCCESS: 1, FAILURE: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' {problem}",
+                    f"id '{shown(entry_id)}' {problem}",
                     "choose an id of Latin letters, digits, '_' and '-'",
                 )
             )
@@ -54,7 +54,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' is too long ({len(entry_id)} > {limit})",
+                    f"id '{shown(entry_id)}' is too long ({len(entry_id):,} > {limit})",
                     f"use at most {limit} characters",
                 )
             )
@@ -64,7 +64,7 @@ def check_ids(
                 Finding(
                     i,
                     "id",
-                    f"id '{entry_id}' is already used ({where(first_seen[folded])})",
+                    f"id '{shown(entry_id)}' is already used ({where(first_seen[folded])})",
                     "give each entry its own id (Bitrix24 ignores case in ids)",
                 )
             )
@@ -154,7 +154,7 @@ def _order_findings(stages: Sequence[Entry], where: Where) -> list[Finding]:
     findings = []
     for i in range(1, len(stages)):
         stage, previous = stages[i], stages[i - 1]
-        if _RANK[stage.semantics] < _RANK[previous.semantics]:
+        if SEMANTICS_RANK[stage.semantics] < SEMANTICS_RANK[previous.semantics]:
             findings.append(
                 Finding(
                     i,

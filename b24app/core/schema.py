@@ -17,7 +17,8 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from b24app.core.catalog import FLAT_LISTS
-from b24app.core.model import SEMANTICS
+from b24app.core.limits import shown
+from b24app.core.model import COLOR, SEMANTICS
 
 HINT_SEPARATOR = " — "
 MISSING = "is missing"
@@ -26,9 +27,9 @@ UNKNOWN = "is not a known key"
 ENTRY_NAME_MAX = 100  # b_crm_status.NAME
 PIPELINE_NAME_MAX = 255  # crm.category name
 MAX_SORT = 2**31 - 1
-_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _TRIMMED = " \t\n\r\0\x0b"  # what Bitrix24 (PHP trim) strips from a name
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # control characters but tab and line breaks
 
 
 def _message(what: str, how: str) -> str:
@@ -68,16 +69,16 @@ class Name(Text):
         name = super()._deserialize(value, attr, data, **kwargs).strip(_TRIMMED)
         if not name:
             raise self.make_error("empty")
-        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in name):
-            raise ValidationError(
-                _message("contains a control character", "remove it (it would not show in Bitrix24)")
-            )
         if len(name) > self.max_length:
             raise ValidationError(
                 _message(
-                    f"is too long ({len(name)} > {self.max_length} characters)",
+                    f"is too long ({len(name):,} > {self.max_length} characters)",
                     f"shorten it to at most {self.max_length} characters",
                 )
+            )
+        if _CONTROL.search(name):
+            raise ValidationError(
+                _message("contains a control character", "remove it (it would not show in Bitrix24)")
             )
         return name
 
@@ -90,7 +91,7 @@ class Key(Text):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         key = super()._deserialize(value, attr, data, **kwargs)
         if not _KEY.match(key):
-            raise self.make_error("format", value=key)
+            raise self.make_error("format", value=shown(key))
         return key
 
 
@@ -101,8 +102,8 @@ class Color(_Field):
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if not (isinstance(value, str) and _COLOR.match(value)):
-            raise self.make_error("invalid", value=value)
+        if not (isinstance(value, str) and COLOR.match(value)):
+            raise self.make_error("invalid", value=shown(value))
         return value.upper()
 
 
@@ -113,7 +114,7 @@ class Semantics(_Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or value not in SEMANTICS:
-            raise self.make_error("invalid", value=value)
+            raise self.make_error("invalid", value=shown(value))
         return value
 
 
@@ -131,7 +132,7 @@ class WholeNumber(_Field):
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.make_error("invalid")
         if not self.minimum <= value <= self.maximum:
-            raise self.make_error("range", value=value, minimum=self.minimum, maximum=self.maximum)
+            raise self.make_error("range", value=shown(value), minimum=self.minimum, maximum=self.maximum)
         return value
 
 

@@ -104,7 +104,7 @@ class PortalHandle:
         if self.faults.latency:
             time.sleep(self.faults.latency)
         fault = self.faults.draw()
-        if fault and fault != "lost":
+        if fault and fault != "drop":
             return self._fault(fault)
         parts = request.path.removeprefix("/rest/").strip("/").split("/")
         if len(parts) not in (1, 3) or not parts[-1] or (len(parts) == 3 and not parts[0].isdigit()):
@@ -114,6 +114,15 @@ class PortalHandle:
             params = request.params()
         except BadBody as exc:
             return rest_error(400, "INVALID_REQUEST", str(exc))
+        delay = self.faults.delay_for(_called_methods(method, params))
+        if delay:
+            time.sleep(delay)
+        response = self._rest_call(parts, method, params, started, tick)
+        return self._fault(fault) if fault else response
+
+    def _rest_call(
+        self, parts: list[str], method: str, params: dict, started: float, tick: float
+    ) -> Response:
         if not self.bucket.take():
             return rest_error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
         token = params.pop("auth", None)
@@ -140,8 +149,6 @@ class PortalHandle:
                 self.portal.outbox.clear()
         if events:
             self._sender.dispatch(self, events)
-        if fault == "lost":  # carried out, but the answer never reaches the caller
-            return self._fault("timeout")
         if isinstance(reply, RestError):
             return rest_error(reply.status, reply.error, reply.description, **reply.extra)
         processing = time.perf_counter() - tick
@@ -159,7 +166,7 @@ class PortalHandle:
     def _fault(self, fault: str) -> Response:
         if fault == "timeout":
             return Response(504, hang=self.faults.hang)
-        if fault == "html":
+        if fault in ("html", "drop"):
             return html_page(502, "502 Bad Gateway", "nginx")
         return rest_error(*FAULT_ANSWERS[fault])
 
@@ -272,3 +279,12 @@ class PortalHandle:
         if not self.finish_install(str(app_sid)):
             return rest_error(400, "ERROR_INSTALL", "Unknown frame session")
         return json_response({"result": True}, 200, CORS)
+
+
+def _called_methods(method: str, params: dict) -> list[str]:
+    """The method of a request and, for a batch, the methods of its commands."""
+    if method != "batch":
+        return [method]
+    cmd = params.get("cmd")
+    commands = cmd.values() if isinstance(cmd, dict) else cmd if isinstance(cmd, list) else ()
+    return [method, *(str(c).partition("?")[0].strip().lower() for c in commands)]

@@ -52,7 +52,8 @@ class Sandbox:
         extra: list[str] | tuple[str, ...] = (),
         port: int | None = None,
     ):
-        self.port = port or free_port(portals + 2)
+        # Port 0: the sandbox binds ephemeral ports itself and prints them (no race for a free port).
+        self.port = port or 0
         cmd = [
             sys.executable,
             "-m",
@@ -78,8 +79,16 @@ class Sandbox:
                 self.webhooks.append(m.group(1))
             if time.monotonic() > deadline:
                 raise RuntimeError("sandbox did not start")
-        self.oauth = f"http://127.0.0.1:{self.port}"
-        self.control = f"http://127.0.0.1:{self.port}/control/portals"
+        oauth = None
+        while oauth is None:  # the sandbox names its OAuth server (and so its port) on stderr
+            line = self.proc.stderr.readline()
+            if not line:
+                raise RuntimeError("sandbox exited without naming its OAuth server")
+            m = re.match(r"OAuth server: (http://127\.0\.0\.1:(\d+))", line)
+            if m:
+                oauth, self.port = m.group(1), int(m.group(2))
+        self.oauth = oauth
+        self.control = f"{oauth}/control/portals"
         for _ in range(100):
             try:
                 r = requests.get(self.control, timeout=2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Sandbox, app_tokens, call, ok, refresh
+from .conftest import Sandbox, app_tokens, call, free_port, ok, refresh
 
 DOC_STAGES = ["DRAFT", "PROCESSING", "SENT", "SEMISIGNED", "SIGNED", "ARCHIVE", "NOTSIGNED"]
 PROCESS = (None, "", "P")  # reference-lists.md §3
@@ -20,7 +20,7 @@ def test_state_survives_restart(tmp_path):
     """--state FILE: after a restart on the same port the printed webhook is the same and still
     valid, created data (a reference-list value, a pipeline, a deal, a second webhook) is kept."""
     state = tmp_path / "state.json"
-    sb = Sandbox(portals=1, extra=["--state", str(state)])
+    sb = Sandbox(portals=1, extra=["--state", str(state)], port=free_port(3))  # restarts on the same ports
     port = sb.port
     try:
         p = sb.portal(0)
@@ -62,7 +62,7 @@ def test_state_survives_restart(tmp_path):
 def test_state_keeps_oauth_grant(tmp_path):
     """--state FILE: the app and its refresh token survive a restart (§1.4 refresh tokens live 180 days)."""
     state = tmp_path / "state.json"
-    sb = Sandbox(portals=1, extra=["--state", str(state)])
+    sb = Sandbox(portals=1, extra=["--state", str(state)], port=free_port(3))  # restarts on the same ports
     port = sb.port
     try:
         p = sb.portal(0)

@@ -12,6 +12,7 @@ from b24app.bitrix.auth import OAuthAuth, OAuthTokens
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import AuthError
 from b24app.bitrix.ratelimit import LeakyBucket
+from b24app.bitrix.tokens import MemoryTokenStore, ProcessRefreshLock
 
 
 def install_and_authorise(sandbox) -> tuple[OAuthTokens, dict]:
@@ -65,3 +66,28 @@ def test_expired_token_is_refreshed_once_and_the_new_pair_saved(sandbox, example
         stale.call("profile")
     assert failure.value.code == "invalid_grant"
     assert tokens.refresh_token not in str(failure.value) and tokens.access_token not in str(failure.value)
+
+
+def test_a_process_holding_a_spent_pair_takes_the_renewed_one_from_the_store(sandbox):
+    tokens, app = install_and_authorise(sandbox)
+    store = MemoryTokenStore(tokens)
+
+    def process() -> Client:  # its own credentials and lock, as in another process; only the store is shared
+        auth = OAuthAuth(
+            tokens,
+            app["client_id"],
+            app["client_secret"],
+            on_refresh=store.save,
+            load=store.load,
+            lock=ProcessRefreshLock(),
+        )
+        return Client(auth, bucket=LeakyBucket())
+
+    first, second = process(), process()
+    sandbox.set_faults(0, expire_tokens=True)
+    first.call("profile")
+    renewed = store.load()
+    assert renewed.refresh_token != tokens.refresh_token
+
+    assert second.call("profile").result  # its token expired and its refresh token is spent
+    assert store.load() is renewed  # the second process used the stored pair; nothing renewed twice

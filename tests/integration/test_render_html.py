@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from b24app import sync
-from b24app.core.render import render_html
+from b24app.core.render import describe_refusal, render_html
 from b24app.core.template import load_template
 
 HOSTILE = '<script>alert("x")</script> & Co'
@@ -83,5 +83,6 @@ def test_the_html_plan_shows_every_change_escaped(client):
         "summary",
         f"Plan: 1 to create, 1 to update, {counts['delete']} to delete, {counts['blocked']} blocked.",
     )
-    assert page.paragraphs[1:] == [("unsafe", plan.unsafe[0])]
-    assert plan.unsafe[0].startswith(f"industries (INDUSTRY): {counts['delete']} of")
+    (refusal,) = plan.refusals
+    assert page.paragraphs[1:] == [("unsafe", describe_refusal(refusal))]
+    assert describe_refusal(refusal).startswith(f"industries (INDUSTRY): {counts['delete']} of")

@@ -14,6 +14,7 @@ import requests
 from b24app import sync
 from b24app.cli import main
 from b24app.core.template import load_template
+from b24app.progress import COUNTING, READING, ProgressEvent
 from b24app.sandbox.server import Sandbox
 
 from .conftest import make_client
@@ -97,10 +98,11 @@ def pipeline_deletions(data: dict) -> list[str]:
 def test_pruning_more_than_30_percent_of_ten_pipelines_is_refused(client, webhook):
     names = add_pipelines(webhook, 9)  # ten pipelines with the default one
     three = pipeline_plan(client, names[3:])  # 3 of 10: at the limit, allowed
-    assert pipeline_deletions(three) == names[:3] and three["unsafe"] == []
+    assert pipeline_deletions(three) == names[:3] and three["refusals"] == []
     four = pipeline_plan(client, names[4:])  # 4 of 10: over it
     assert pipeline_deletions(four) == names[:4]
-    assert four["unsafe"] == ["deal pipelines: 4 of 10 would be deleted (40 %, more than 30 %)"]
+    (refusal,) = four["refusals"]
+    assert (refusal["list"], refusal["deletions"], refusal["size"]) == ("deal_pipelines", 4, 10)
     with pytest.raises(sync.UnsafePlan, match="4 of 10 would be deleted"):
         sync.apply(client, template(deals_template(*((n, "WORK") for n in names[4:]), prune=True)))
     assert [c["name"] for c in categories(webhook, 2)][1:] == names  # refused before anything was written
@@ -109,7 +111,7 @@ def test_pruning_more_than_30_percent_of_ten_pipelines_is_refused(client, webhoo
 def test_the_pipeline_threshold_needs_ten_pipelines(client, webhook):
     names = add_pipelines(webhook, 8)  # nine with the default one: 4 of 9 may go
     data = pipeline_plan(client, names[4:])
-    assert pipeline_deletions(data) == names[:4] and data["unsafe"] == []
+    assert pipeline_deletions(data) == names[:4] and data["refusals"] == []
 
 
 def test_forced_prune_of_pipelines_goes_through(capsys, tmp_path, webhook):
@@ -198,12 +200,12 @@ def test_a_lost_answer_while_creating_pipelines_creates_nothing_twice(sandbox, w
     def lose_the_creating_answer(method: str) -> None:
         sent.append(method)
         if len(sent) == 2:  # the batch that creates the pipelines (the first one read the portal)
-            sandbox.set_faults(0, lost=1, hang=0)
+            sandbox.set_faults(0, drop=1)
 
     client = make_client(webhook, on_request=lose_the_creating_answer)
-    progress: list[str] = []
+    progress: list[ProgressEvent] = []
     result = sync.apply(client, example, progress=progress.append)
-    assert any(m.startswith("no answer while creating") for m in progress), progress
+    assert any(e.phase == READING and "lost_answer" in e.detail for e in progress), progress
     assert result.converged
     names = sorted(c["name"] for c in categories(webhook, 2))
     assert names == sorted(p.name for p in example.deal_pipelines.pipelines)  # each one once
@@ -413,10 +415,10 @@ def test_prune_after_creating_a_pipeline_counts_the_items_again(client, webhook)
     sources = [s for s in stage_ids(webhook, "SOURCE") if s != "UNUSED"]
     text = deals_template(("Монтаж", "SURVEY")) + "sources:\n  prune: true\n  entries:\n"
     text += "".join(f"    - {{id: {s}, name: {s}}}\n" for s in sources)
-    progress: list[str] = []
+    progress: list[ProgressEvent] = []
     result = sync.apply(client, template(text), progress=progress.append)
     assert result.converged
-    assert sum(m.startswith("counting the items") for m in progress) >= 2  # before and after creating
+    assert sum(e.phase == COUNTING for e in progress) >= 2  # before and after creating
     assert "UNUSED" not in stage_ids(webhook, "SOURCE")
 
 

@@ -7,8 +7,8 @@ import json
 import requests
 
 from b24app import sync
+from b24app.core.changes import BLOCKED, PlanOptions
 from b24app.core.dump import dump_template
-from b24app.core.plan import BLOCKED, PlanOptions
 from b24app.core.template import load_template
 
 from .conftest import make_client

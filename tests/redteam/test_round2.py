@@ -133,15 +133,15 @@ deal_pipelines:
         encoding="utf-8",
     )
     code, out, err = run(capsys, "plan", str(template), "--portal", hook, "--json")
-    # Which "Сервис" is meant cannot be known: block it and say why, do not pick one.
-    assert code == 0, err  # nothing b24app may do: only a blocked change
-    changes = json.loads(out)["changes"]
+    # Which "Сервис" is meant cannot be known: a conflict, blocked with why, no pipeline picked.
+    assert code == 2, err  # not in sync while the conflict exists
+    data = json.loads(out)
+    assert data["conflicts"] == ['deal pipeline "Сервис"']
+    changes = data["changes"]
     assert [(c["action"], c["target"], c["key"]) for c in changes] == [("blocked", "pipeline", "Сервис")]
-    assert changes[0]["reason"].startswith(
-        "2 deal pipelines on the portal have this name; rename all but one"
-    )
+    assert changes[0]["reason"].startswith("conflict: 2 deal pipelines on the portal have this name")
     code, out, err = run(capsys, "apply", str(template), "--portal", hook, "--yes")
-    assert code == 0, err
+    assert code == 1 and "1 conflict(s)" in out, out + err
     for category in rest(hook, "crm.category.list", {"entityTypeId": 2})["categories"]:
         prefix = f"C{category['id']}:" if category["id"] else ""
         entity = f"DEAL_STAGE_{category['id']}" if category["id"] else "DEAL_STAGE"

@@ -73,20 +73,6 @@ def test_timeout_fault_hangs_then_closes_without_answer(sandbox):
     assert requests.get(hook + "profile", timeout=TIMEOUT).status_code == 200
 
 
-def test_lost_fault_carries_the_request_out_then_gives_no_answer(sandbox):
-    sandbox.set_faults(0, lost=1, hang=0)
-    hook = sandbox.portals[0].webhook_url
-    fields = {"ENTITY_ID": "SOURCE", "STATUS_ID": "LOST_ANSWER", "NAME": "lost"}
-    with pytest.raises(requests.ConnectionError):
-        requests.post(hook + "crm.status.add", json={"fields": fields}, timeout=TIMEOUT)
-    rows = requests.post(
-        hook + "crm.status.list",
-        json={"filter": {"ENTITY_ID": "SOURCE", "STATUS_ID": "LOST_ANSWER"}},
-        timeout=5,
-    ).json()["result"]
-    assert [row["NAME"] for row in rows] == ["lost"]  # the write happened all the same
-
-
 def test_ratio_faults_are_deterministic_for_a_seed_and_delete_clears(sandbox):
     hook = sandbox.portals[0].webhook_url
 

@@ -68,3 +68,46 @@ def test_only_bitrix_talks_http():
     allowed = {"b24app/bitrix", "b24app/sandbox"}
     bad = [o for o in offenders("b24app", ("requests",)) if not any(o.startswith(a) for a in allowed)]
     assert bad == []
+
+
+def test_nothing_in_the_package_imports_the_command_line():
+    """The CLI sits on top: the demo and the wording it shares with the CLI live below it (no cycle)."""
+    importers = [file for file, names in imports_of("b24app").items() if "b24app.cli" in names]
+    assert importers == []
+
+
+def strings_of(folder: str) -> dict[str, set[str]]:
+    """The string literals of each file (docstrings and comments aside)."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        found[str(path.relative_to(ROOT))] = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+        }
+    return found
+
+
+def test_the_core_speaks_template_terms_not_the_wire():
+    """REST field names and SEMANTICS letters live in b24app/bitrix (wire.py, reader, writer)."""
+    wire = {
+        "STATUS_ID",
+        "CATEGORY_ID",
+        "categoryId",
+        "stageId",
+        "STAGE_ID",
+        "SOURCE_ID",
+        "SEMANTICS",
+        "S",
+        "F",
+    }
+    bad = {file: names & wire for file, names in strings_of("b24app/core").items() if names & wire}
+    assert bad == {}

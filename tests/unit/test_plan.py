@@ -6,6 +6,20 @@ from dataclasses import replace
 
 import pytest
 
+from b24app.core.changes import (
+    BLOCKED,
+    CREATE,
+    DELETE,
+    UPDATE,
+    EntryCreate,
+    EntryUsage,
+    FieldChange,
+    PipelineCreate,
+    PipelineUpdate,
+    PlanOptions,
+    SmartProcessUpdate,
+)
+from b24app.core.checksum import checksum
 from b24app.core.model import (
     Entry,
     Pipeline,
@@ -16,16 +30,8 @@ from b24app.core.model import (
     Template,
     Usage,
 )
-from b24app.core.plan import (
-    BLOCKED,
-    CREATE,
-    DELETE,
-    UPDATE,
-    PlanOptions,
-    checksum,
-    plan,
-    with_usage,
-)
+from b24app.core.plan import plan, with_usage
+from b24app.core.render import describe_refusal
 
 
 def E(id, name, sort, semantics="process", color=None, system=False, row=None):  # noqa: N802 - a short builder
@@ -57,8 +63,12 @@ def test_update_carries_only_the_fields_that_differ():
     result = plan(Template(lists={"sources": desired}), state(sources=sources_actual()))
     (change,) = result.changes
     assert (change.action, change.key) == (UPDATE, "CALL")
-    assert change.old == {"name": "Звонок"} and change.new == {"name": "Входящий звонок"}
-    assert change.ref == {"row_id": 1}
+    assert change.fields == (FieldChange("name", "Звонок", "Входящий звонок"),)
+    assert change.row_id == 1
+    assert (change.to_json()["old"], change.to_json()["new"]) == (
+        {"name": "Звонок"},
+        {"name": "Входящий звонок"},
+    )
 
 
 def test_missing_entries_are_kept_without_prune():
@@ -81,7 +91,7 @@ def test_prune_asks_for_usage_then_blocks_entries_in_use():
     desired = RefList("sources", (E("CALL", "Звонок", 10),), prune=True)
     first = plan(Template(lists={"sources": desired}), state(sources=sources_actual()))
     assert [q.key for q in first.needs_usage] == [("entry", "SOURCE", "EMAIL")]
-    assert {p[0] for p in first.needs_usage[0].probes} == {1, 2, 3}  # leads, deals, contacts
+    assert first.needs_usage == (EntryUsage("sources", "SOURCE", "", None, "EMAIL"),)
     counted = with_usage(state(sources=sources_actual()), {("entry", "SOURCE", "EMAIL"): 3})
     second = plan(Template(lists={"sources": desired}), counted)
     (change,) = second.changes
@@ -123,7 +133,7 @@ def test_semantics_change_is_blocked_with_advice():
     blocked = [c for c in result.changes if c.action == BLOCKED]
     assert [c.key for c in blocked] == ["X"]
     assert "cannot change" in blocked[0].reason
-    updates = {c.key: c.new for c in result.changes if c.action == UPDATE}
+    updates = {c.key: c.new_values() for c in result.changes if c.action == UPDATE}
     assert updates == {"CONVERTED": {"sort": 20}}  # X keeps its place: moving it would be the change
 
 
@@ -134,12 +144,16 @@ def test_prune_threshold_makes_the_plan_unsafe_unless_forced():
     st = with_usage(state(industries=actual), {("entry", "INDUSTRY", f"V{i}"): 0 for i in range(7, 11)})
     result = plan(Template(lists={"industries": desired}), st)
     assert result.summary["delete"] == 4
-    assert result.refused and "4 of 10 would be deleted (40 %" in result.unsafe[0]
+    assert result.refused
+    [refusal] = result.refusals
+    assert (refusal.list, refusal.deletions, refusal.size, refusal.percent) == ("industries", 4, 10, 40)
+    assert (refusal.share, refusal.min_size) == (0.30, 10) and "INDUSTRY" in refusal.label
+    assert describe_refusal(refusal).endswith(": 4 of 10 would be deleted (40 %, more than 30 %)")
     forced = plan(Template(lists={"industries": desired}), st, PlanOptions(force=True))
-    assert forced.unsafe and not forced.refused
+    assert forced.refusals == result.refusals and not forced.refused
     # three of ten (30 %) is within the limit
     desired7 = RefList("industries", entries[:7], prune=True)
-    assert not plan(Template(lists={"industries": desired7}), st).unsafe
+    assert not plan(Template(lists={"industries": desired7}), st).refusals
 
 
 def test_threshold_does_not_apply_to_small_lists():
@@ -147,7 +161,7 @@ def test_threshold_does_not_apply_to_small_lists():
     actual = RefList("deal_types", entries, entity_id="DEAL_TYPE")
     st = with_usage(state(deal_types=actual), {("entry", "DEAL_TYPE", f"V{i}"): 0 for i in range(1, 6)})
     result = plan(Template(lists={"deal_types": RefList("deal_types", entries[:1], prune=True)}), st)
-    assert result.summary["delete"] == 4 and not result.unsafe
+    assert result.summary["delete"] == 4 and not result.refusals
 
 
 def test_uncountable_list_is_never_pruned():
@@ -209,8 +223,10 @@ def test_new_pipeline_is_created_and_existing_matched_by_default_flag():
         (CREATE, "pipeline", "Аренда"),
         (UPDATE, "pipeline", "Продажи"),
     ]
-    assert result.changes[0].new["key"] == "rent"
-    assert result.changes[1].new == {"name": "Продажи"}
+    assert isinstance(result.changes[0], PipelineCreate) and result.changes[0].pipeline.key == "rent"
+    assert result.changes[0].to_json()["new"]["key"] == "rent"
+    assert isinstance(result.changes[1], PipelineUpdate)
+    assert result.changes[1].fields == (FieldChange("name", "Общая", "Продажи"),)
 
 
 def test_pipeline_matched_by_key_then_previous_names():
@@ -228,7 +244,7 @@ def test_pipeline_matched_by_key_then_previous_names():
         )
     )
     result = plan(template, actual)
-    renames = {c.scope.category_id: c.new for c in result.changes if c.action == UPDATE}
+    renames = {c.scope.category_id: c.new_values() for c in result.changes if c.action == UPDATE}
     assert renames == {3: {"name": "Аренда"}, 4: {"name": "Сервис"}}
 
 
@@ -252,7 +268,13 @@ def test_stage_ids_get_the_pipeline_prefix_and_length_limit():
     result = plan(template, actual)
     by_key = {c.key: c for c in result.changes}
     assert by_key["OFFER"].action == CREATE
-    assert by_key["OFFER"].ref == {"entity_id": "DEAL_STAGE_12", "status_id": "C12:OFFER", "category_id": 12}
+    offer = by_key["OFFER"]
+    assert isinstance(offer, EntryCreate) and offer.entry.id == "OFFER"  # the id without its prefix
+    assert (offer.scope.entity_id, offer.scope.prefix, offer.scope.category_id) == (
+        "DEAL_STAGE_12",
+        "C12",
+        12,
+    )
     assert by_key["ABCDEFGHIJKLMNOPQRS"].action == BLOCKED
     assert "at most 18" in by_key["ABCDEFGHIJKLMNOPQRS"].reason
 
@@ -319,7 +341,8 @@ def test_smart_process_created_when_missing_and_matched_by_code():
     )
     result = plan(Template(smart_processes=(sp,)), PortalState(domain="p", smart_processes=(existing,)))
     (change,) = result.changes
-    assert change.action == UPDATE and change.new == {"title": "Закупки"} and change.ref == {"type_id": 4}
+    assert isinstance(change, SmartProcessUpdate) and change.type_id == 4
+    assert change.fields == (FieldChange("title", "Старые закупки", "Закупки"),)
 
 
 def test_checksum_tracks_template_state_and_options():
@@ -384,7 +407,7 @@ def test_sort_updates_keep_stage_zones_at_every_step():
     assert order == ["B", "JUNK", "CONVERTED", "A", "NEW"]
     sorts = {e.id: (e.sort, e.semantics) for e in actual.entries}
     for change in result.changes:  # replay: zones hold after each step
-        sorts[change.key] = (change.new["sort"], sorts[change.key][1])
+        sorts[change.key] = (change.new_values()["sort"], sorts[change.key][1])
         success = next(v for v, sem in sorts.values() if sem == "success")
         assert all(v < success for v, sem in sorts.values() if sem == "process")
         assert all(v > success for v, sem in sorts.values() if sem == "failure")
@@ -428,7 +451,7 @@ def test_moving_the_success_stage_over_unlisted_stages_is_blocked():
     got = {(c.action, c.key) for c in result.changes}
     assert got == {(CREATE, "OFFER"), (BLOCKED, "WON"), (BLOCKED, "LOSE")}
     won = next(c for c in result.changes if c.key == "WON")
-    assert "EXECUTING" in won.reason and won.new == {"sort": 30}
+    assert "EXECUTING" in won.reason and won.new_values() == {"sort": 30}
     # with the unlisted stage pruned, nothing stands in the way
     pruned = plan(
         template, with_usage(actual, {("entry", "DEAL_STAGE", "EXECUTING"): 0}), PlanOptions(prune=True)

@@ -1,0 +1,15 @@
+"""Alembic's environment, configured by b24app.store.migrate (no alembic.ini)."""
+
+from alembic import context
+
+from b24app.store.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

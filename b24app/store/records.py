@@ -1,0 +1,105 @@
+"""What the repositories hand out: frozen values with secrets decrypted and hidden from repr."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class PortalState(StrEnum):
+    INSTALLING = "installing"
+    INSTALLED = "installed"
+    UNINSTALLED = "uninstalled"
+
+
+class RunKind(StrEnum):
+    PLAN = "plan"
+    APPLY = "apply"
+
+
+class RunOutcome(StrEnum):
+    RUNNING = "running"
+    PLANNED = "planned"  # a plan was made (changes or none: see the summary)
+    APPLIED = "applied"  # applied and verified in sync
+    NOT_CONVERGED = "not_converged"
+    REFUSED = "refused"  # e.g. the portal changed since the plan that was shown
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: int
+    slug: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Portal:
+    id: int
+    member_id: str
+    domain: str
+    client_endpoint: str
+    registration_id: int | None
+    state: PortalState
+    language: str | None
+    template: str | None
+    policy: str
+    application_token: str | None = field(repr=False)
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """An OAuth pair as Bitrix24 hands it out; ``expires_at`` is when the access token dies."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: datetime | None = None
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    """A portal's pair as stored, with the generation to pass to ``save_if_current``."""
+
+    portal_id: int
+    pair: TokenPair
+    generation: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    portal_id: int
+    kind: RunKind
+    outcome: RunOutcome
+    started_at: datetime
+    finished_at: datetime | None
+    user_id: int | None
+    user_name: str | None
+    template_name: str | None
+    template_hash: str | None
+    plan: dict[str, Any] | None
+    checksum: str | None
+    summary: dict[str, Any] | None
+    requests_used: int | None
+    state_before: dict[str, Any] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    portal_id: int | None
+    member_id: str | None
+    event: str
+    received_at: datetime
+    outcome: str
+    detail: str | None

@@ -1,0 +1,93 @@
+"""Local-app registrations: one per portal's local app, each with its own callback URLs (slug)."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from b24app.store.crypto import Cipher
+from b24app.store.errors import Conflict, NotFound
+from b24app.store.models import PortalRow, RegistrationRow
+from b24app.store.records import PortalState, Registration
+
+
+class Registrations:
+    def __init__(self, store) -> None:
+        self._store = store
+
+    @property
+    def _cipher(self) -> Cipher:
+        return self._store.cipher
+
+    def add(self, client_id: str, client_secret: str, name: str = "") -> Registration:
+        client_id, client_secret = client_id.strip(), client_secret.strip()
+        if not client_id or not client_secret:
+            raise ValueError("a registration needs both the client_id and the client_secret of the local app")
+        row = RegistrationRow(
+            slug=secrets.token_urlsafe(9),
+            client_id=client_id,
+            client_secret_encrypted=self._cipher.encrypt(client_secret),
+            name=name.strip(),
+            created_at=self._store.now(),
+        )
+        try:
+            with Session(self._store.engine, expire_on_commit=False) as session, session.begin():
+                session.add(row)
+        except IntegrityError:  # the unique client_id: also when two processes add it at once
+            raise Conflict(
+                f"a registration with client_id {client_id} exists already; remove it first with: b24app app remove"
+            ) from None
+        return self._record(row)
+
+    def list(self) -> list[Registration]:
+        with Session(self._store.engine) as session:
+            rows = session.scalars(select(RegistrationRow).order_by(RegistrationRow.id))
+            return [self._record(row) for row in rows]
+
+    def get(self, registration_id: int) -> Registration:
+        return self._one(RegistrationRow.id == registration_id, f"registration {registration_id}")
+
+    def by_slug(self, slug: str) -> Registration:
+        return self._one(RegistrationRow.slug == slug, "this registration")
+
+    def by_client_id(self, client_id: str) -> Registration:
+        return self._one(RegistrationRow.client_id == client_id, f"the registration of client_id {client_id}")
+
+    def remove(self, registration_id: int) -> None:
+        """Forget a registration; refused while installed portals use it (their history stays)."""
+        with Session(self._store.engine) as session, session.begin():
+            row = session.get(RegistrationRow, registration_id)
+            if row is None:
+                raise NotFound(f"there is no registration {registration_id}; see: b24app app list")
+            in_use = session.scalar(
+                select(func.count())
+                .select_from(PortalRow)
+                .where(PortalRow.registration_id == registration_id)
+                .where(PortalRow.state != PortalState.UNINSTALLED)
+            )
+            if in_use:
+                raise Conflict(
+                    f"registration {registration_id} is used by {in_use} installed portal(s); "
+                    "uninstall the app in those portals first"
+                )
+            session.delete(row)
+
+    def _one(self, condition, what: str) -> Registration:
+        with Session(self._store.engine) as session:
+            row = session.scalar(select(RegistrationRow).where(condition))
+            if row is None:
+                raise NotFound(f"{what} is not registered; see: b24app app list")
+            return self._record(row)
+
+    def _record(self, row: RegistrationRow) -> Registration:
+        return Registration(
+            id=row.id,
+            slug=row.slug,
+            client_id=row.client_id,
+            client_secret=self._cipher.decrypt(row.client_secret_encrypted, "client_secret"),
+            name=row.name,
+            created_at=row.created_at,
+        )

@@ -1,0 +1,166 @@
+"""The stage-zone rules, each on its own: where stages end up, stranded failures, held moves, blocking."""
+
+from __future__ import annotations
+
+from b24app.core.changes import (
+    Blocked,
+    EntryCreate,
+    EntryDelete,
+    EntryUpdate,
+    FieldChange,
+    Scope,
+)
+from b24app.core.model import Entry, RefList
+from b24app.core.zones import Zone, block_held, held_moves, keep_failures_after, zone_of, zone_safe_order
+
+SCOPE = Scope("lead_stages", "lead stages (STATUS)", "STATUS")
+
+
+def E(id, sort, semantics="process", row=None):  # noqa: N802 - a short builder
+    return Entry(id, id.lower(), sort, None, semantics, False, "", row)
+
+
+def leads(*entries: Entry) -> RefList:
+    return RefList("lead_stages", entries, entity_id="STATUS")
+
+
+PORTAL = leads(
+    E("NEW", 10, row=1),
+    E("A", 20, row=2),
+    E("CONVERTED", 30, "success", row=3),
+    E("JUNK", 40, "failure", row=4),
+    E("LATE", 50, "failure", row=5),
+)
+
+
+def sort_update(key: str, old: int, new: int, row: int | None = None) -> EntryUpdate:
+    return EntryUpdate(SCOPE, key, (FieldChange("sort", old, new),), row)
+
+
+def zone(final: dict[str, int] | None = None, moving: set[str] | None = None) -> Zone:
+    current = {e.id: e.sort for e in PORTAL.entries}
+    semantics = {e.id: e.semantics for e in PORTAL.entries}
+    return Zone(current, {**current, **(final or {})}, semantics, "CONVERTED", set(moving or ()))
+
+
+# -- zone_of ------------------------------------------------------------------------------------------
+
+
+def test_zone_of_applies_creates_updates_and_deletes_to_the_sorts():
+    changes = [
+        sort_update("A", 20, 35),
+        EntryCreate(SCOPE, "B", E("B", 45, "failure")),
+        EntryDelete(SCOPE, "LATE", E("LATE", 50, "failure", row=5)),
+        EntryUpdate(SCOPE, "NEW", (FieldChange("name", "new", "Новый"),), 1),  # no sort: not moving
+    ]
+    got = zone_of("lead_stages", PORTAL, changes)
+    assert got is not None and got.success == "CONVERTED"
+    assert got.final == {"NEW": 10, "A": 35, "CONVERTED": 30, "JUNK": 40, "B": 45}
+    assert got.current["A"] == 20 and got.semantics["B"] == "failure"
+    assert got.moving == {"A"}
+
+
+def test_zone_of_is_none_without_a_success_stage_on_the_portal():
+    portal = leads(E("NEW", 10, row=1), E("JUNK", 40, "failure", row=4))
+    created = EntryCreate(SCOPE, "CONVERTED", E("CONVERTED", 30, "success"))
+    assert zone_of("lead_stages", portal, [created]) is None
+
+
+def test_newly_wrong_ignores_a_stage_that_is_already_on_the_wrong_side():
+    odd = Zone({"S": 20, "P": 25}, {"S": 20, "P": 25}, {"S": "success", "P": "process"}, "S")
+    assert not odd.newly_wrong("P")
+    moved = Zone({"S": 20, "P": 10}, {"S": 20, "P": 25}, {"S": "success", "P": "process"}, "S")
+    assert moved.newly_wrong("P")
+
+
+# -- keep_failures_after ------------------------------------------------------------------------------
+
+
+def test_unlisted_failure_stages_the_success_stage_reaches_move_after_everything():
+    z = zone({"CONVERTED": 60}, {"CONVERTED"})
+    listed = {"NEW", "A", "CONVERTED", "JUNK"}  # LATE is not in the template
+    rows = {e.id: e.row_id for e in PORTAL.entries}
+    z.final["JUNK"] = 70  # the template moves JUNK itself
+    (move,) = keep_failures_after(z, listed, SCOPE, rows)
+    assert (move.key, move.fields, move.row_id) == ("LATE", (FieldChange("sort", 50, 80),), 5)
+    assert move.reason == "kept after the success stage, as a failure stage"
+    assert z.final["LATE"] == 80 and "LATE" in z.moving
+
+
+def test_failure_stages_the_success_stage_does_not_reach_stay():
+    z = zone({"CONVERTED": 35}, {"CONVERTED"})
+    assert keep_failures_after(z, {"NEW", "CONVERTED"}, SCOPE, {}) == []
+
+
+# -- held_moves ----------------------------------------------------------------------------------------
+
+
+def test_the_success_stage_may_not_jump_over_a_stage_that_stays():
+    z = zone({"CONVERTED": 55, "JUNK": 60}, {"CONVERTED", "JUNK"})  # LATE (50) stays, before it
+    held = held_moves(z, [])
+    assert list(held) == ["CONVERTED"] and "LATE" in held["CONVERTED"]
+    assert z.final["CONVERTED"] == 30  # back where it is
+
+
+def test_a_stage_moving_across_a_success_stage_that_stays_is_held():
+    z = zone({"A": 35}, {"A"})
+    held = held_moves(z, [])
+    assert list(held) == ["A"]
+    assert held["A"] == (
+        "sort 35 would put this process stage after the success stage CONVERTED (sort 30); keep it on its side"
+    )
+    assert z.final["A"] == 20
+
+
+def test_when_the_success_move_is_held_the_others_say_so():
+    # the success stage moves to 15; A (20) moves to 25 and would then be after it
+    z = zone({"CONVERTED": 15, "A": 25, "NEW": 5}, {"CONVERTED", "A", "NEW"})
+    held = held_moves(z, [])
+    assert "CONVERTED" in held
+    assert "A" not in held  # with the success stage kept at 30, A at 25 stays on its side
+    z2 = zone({"CONVERTED": 15, "A": 35}, {"CONVERTED", "A"})
+    held2 = held_moves(z2, [])
+    assert set(held2) == {"CONVERTED", "A"}
+    assert "which keeps its sort 30 (its move is blocked)" in held2["A"]
+
+
+def test_a_stage_whose_semantics_change_is_blocked_keeps_its_place():
+    semantics = EntryUpdate(SCOPE, "A", (FieldChange("semantics", "process", "failure"),), 2)
+    blocked = Blocked(SCOPE, "A", "entry", "semantics cannot change", semantics)
+    z = zone({"A": 45}, {"A"})
+    held = held_moves(z, [blocked])
+    assert held == {"A": "semantics cannot change"}
+    assert z.final["A"] == 20
+
+
+# -- block_held ---------------------------------------------------------------------------------------
+
+
+def test_a_held_update_keeps_its_other_fields_and_its_sort_is_blocked():
+    update = EntryUpdate(SCOPE, "A", (FieldChange("name", "a", "Б"), FieldChange("sort", 20, 35)), 2)
+    untouched = sort_update("NEW", 10, 5, 1)
+    result = block_held([update, untouched], {"A": "why"})
+    assert result == [
+        EntryUpdate(SCOPE, "A", (FieldChange("name", "a", "Б"),), 2),
+        Blocked(SCOPE, "A", "entry", "why", EntryUpdate(SCOPE, "A", (FieldChange("sort", 20, 35),), 2)),
+        untouched,
+    ]
+    assert result[1].to_json()["old"] == {"sort": 20} and result[1].to_json()["new"] == {"sort": 35}
+
+
+def test_a_held_create_is_blocked_whole_and_a_stage_already_blocked_is_not_blocked_twice():
+    create = EntryCreate(SCOPE, "B", E("B", 35))
+    semantics = Blocked(SCOPE, "A", "entry", "semantics", None)
+    move = sort_update("A", 20, 35, 2)
+    result = block_held([create, semantics, move], {"B": "why B", "A": "semantics"})
+    assert result == [Blocked(SCOPE, "B", "entry", "why B", create), semantics]
+
+
+# -- zone_safe_order ----------------------------------------------------------------------------------
+
+
+def test_moves_up_go_first_last_of_the_list_first():
+    down = sort_update("NEW", 10, 5)
+    up1, up2 = sort_update("A", 20, 25), sort_update("JUNK", 40, 60)
+    create = EntryCreate(SCOPE, "B", E("B", 45, "failure"))
+    assert zone_safe_order([down, up1, create, up2]) == [up2, up1, down, create]
