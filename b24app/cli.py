@@ -13,10 +13,10 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from b24app import console, manifest, sync
-from b24app.bitrix import connect
+from b24app import cli_store, console, manifest, registrations, runs, sync
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
@@ -29,6 +29,7 @@ from b24app.core.template import TemplateError, load_template
 from b24app.lock import LOCK_DIR_ENV, FileLock, PortalBusy
 from b24app.outcome import ApplyResult
 from b24app.progress import ProgressEvent
+from b24app.store import RunKind, RunOutcome, StoreError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
@@ -89,19 +90,18 @@ def _write(path: str, text: str, what: str) -> None:
         raise CliError(f"cannot write the {what} to {path}: {error.strerror or error}") from None
 
 
-def _client(portal: str | None) -> Client:
+def _target(portal: str | None) -> contextlib.AbstractContextManager[cli_store.Target]:
+    """The portal named by --portal (or B24APP_PORTAL): a webhook URL, or an installed portal's
+    domain or member_id (then the store is opened, its tokens used and the run journaled)."""
     source = "--portal"
     if not portal:
         portal, source = os.environ.get(PORTAL_ENV), PORTAL_ENV
-    if not portal:
+    if not portal or not portal.strip():
         raise CliError(
             f"no portal: pass --portal WEBHOOK_URL (or set {PORTAL_ENV}), e.g. "
-            "https://example.bitrix24.ru/rest/1/abc123/"
+            "https://example.bitrix24.ru/rest/1/abc123/, or an installed portal's domain or member_id"
         )
-    try:
-        return connect(portal)
-    except ValueError as error:
-        raise CliError(f"{error} (from {source})") from None
+    return cli_store.target(portal.strip(), source)
 
 
 _stderr = console.stderr
@@ -150,11 +150,26 @@ def cmd_validate(args) -> int:
     return EXIT_OK
 
 
+def _read_template_text(path: str):
+    text = read_text(path, "template")
+    return load_template(text, source=path), text
+
+
 def cmd_plan(args) -> int:
-    template = _read_template(args.template)
+    template, text = _read_template_text(args.template)
     _writable(args.out, "plan")
-    client = _client(args.portal)
-    result, read = sync.make_plan(client, template, _options(args), _progress(args))
+    which = {"template_name": Path(args.template).name, "template_hash": runs.template_hash(text)}
+    with _target(args.portal) as target:
+        try:
+            result, read = sync.make_plan(target.client, template, _options(args), _progress(args))
+        except (BitrixError, sync.SyncError) as error:
+            requests = target.client.requests_sent
+            target.record(RunKind.PLAN, RunOutcome.FAILED, error=str(error), requests_used=requests, **which)
+            raise
+        target.record(
+            RunKind.PLAN, RunOutcome.PLANNED, **which, **runs.planned(result, target.client.requests_sent)
+        )
+    client = target.client
     if read.is_admin is False and result.has_changes:
         _stderr(
             "note: the user behind this webhook is not a portal administrator; apply needs the CRM "
@@ -190,15 +205,15 @@ def _saved_plan(path: str | None) -> dict | None:
 
 
 def cmd_apply(args) -> int:
-    template = _read_template(args.template)
+    template, text = _read_template_text(args.template)
     saved = _saved_plan(args.plan)
     if not args.yes:
         raise CliError(
             "apply changes the portal: add --yes to confirm (review the changes with 'b24app plan' first)"
         )
-    client = _client(args.portal)
-    _check_plan_portal(args, saved, client.domain)
-    result = _run_apply(args, client, template, saved)
+    with _target(args.portal) as target:
+        _check_plan_portal(args, saved, target.client.domain)
+        result = _journaled_apply(args, target, template, text, saved)
     for line in console.failure_lines(result) + console.late_blocked_lines(result):
         _stderr(line)
     if args.json:
@@ -217,7 +232,43 @@ def _check_plan_portal(args, saved: dict | None, domain: str) -> None:
         )
 
 
-def _run_apply(args, client: Client, template: Template, saved: dict | None) -> ApplyResult:
+def _journaled_apply(
+    args, target: cli_store.Target, template: Template, text: str, saved: dict | None
+) -> ApplyResult:
+    """The apply; on an installed portal also under the store's portal lock and in its journal."""
+    states: list = []
+    with cli_store.portal_lock(target):
+        run_id = target.record(
+            RunKind.APPLY,
+            RunOutcome.RUNNING,
+            template_name=Path(args.template).name,
+            template_hash=runs.template_hash(text),
+        )
+        try:
+            result = _run_apply(args, target.client, template, saved, on_state=states.append)
+        except CliError as error:
+            _finish(
+                target,
+                run_id,
+                RunOutcome.REFUSED,
+                error=str(error),
+                requests_used=target.client.requests_sent,
+            )
+            raise
+        except BaseException as error:
+            _finish(target, run_id, RunOutcome.FAILED, error=redact(str(error)) or type(error).__name__)
+            raise
+        outcome, details = runs.applied(result, states[0] if states else None)
+        _finish(target, run_id, outcome, **details)
+    return result
+
+
+def _finish(target: cli_store.Target, run_id: int | None, outcome: RunOutcome, **details) -> None:
+    if run_id is not None and target.store is not None:
+        target.store.runs.finish(run_id, outcome, **details)
+
+
+def _run_apply(args, client: Client, template: Template, saved: dict | None, on_state=None) -> ApplyResult:
     """sync.apply, showing the plan as it is made; its refusals worded for the terminal."""
     color = _color(args)
 
@@ -235,6 +286,7 @@ def _run_apply(args, client: Client, template: Template, saved: dict | None) -> 
                 expected_checksum=saved and saved["checksum"],
                 progress=_progress(args),
                 on_plan=show,
+                on_state=on_state,
             )
     except sync.PlanChanged as error:
         raise CliError(console.plan_changed_message(error, saved and saved.get("summary"))) from None
@@ -268,8 +320,9 @@ def _portal_lock(domain: str, *, wait: bool) -> Iterator[None]:
 
 def cmd_export(args) -> int:
     _writable(args.output, "template")
-    client = _client(args.portal)
-    template, _, warnings = sync.export(client, _progress(args))
+    with _target(args.portal) as target:
+        client = target.client
+        template, _, warnings = sync.export(client, _progress(args))
     text = dump_template(template, header=f"Exported from {client.domain} by b24app export")
     if args.output and args.output != "-":
         _write(args.output, text, "template")
@@ -294,6 +347,18 @@ def cmd_db(args) -> int:
     return run_db(args.action)
 
 
+def cmd_portal(args) -> int:
+    if args.action == "list":
+        print("\n".join(cli_store.portal_list()))
+    else:
+        print(cli_store.portal_assign(args.portal, args.template))
+    return EXIT_OK
+
+
+def cmd_worker(args) -> int:
+    return cli_store.run_worker(args.workers)
+
+
 def cmd_example(args) -> int:
     sys.stdout.write(console.example_template_text())
     return EXIT_OK
@@ -315,7 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def portal_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--portal", help=f"incoming-webhook URL (or set {PORTAL_ENV})")
+        p.add_argument(
+            "--portal",
+            help=f"incoming-webhook URL, or an installed portal's domain or member_id (or set {PORTAL_ENV})",
+        )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
         p.add_argument("--no-color", action="store_true", help="no colours")
 
@@ -369,10 +437,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("upgrade", "rotate-key", "new-key"))
     p.set_defaults(func=cmd_db)
 
+    p = sub.add_parser("portal", help="installed portals: list them, assign a template")
+    portal_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    portal_sub.add_parser("list", help="every portal: state, template, last run, last plan")
+    assign = portal_sub.add_parser("assign", help="assign a template of the library to a portal")
+    assign.add_argument("portal", metavar="PORTAL", help="the portal's domain or member_id")
+    assign.add_argument(
+        "template", metavar="TEMPLATE", help="a template's name (its file name without .yaml)"
+    )
+    p.set_defaults(func=cmd_portal)
+
+    p = sub.add_parser("worker", help="run the job queue's worker (plans and applies from the web app)")
+    p.add_argument("--workers", type=int, default=1, help="jobs run at once (different portals; default 1)")
+    p.set_defaults(func=cmd_worker)
+
     p = sub.add_parser("example", help="print the bundled example template")
     p.set_defaults(func=cmd_example)
 
     manifest.add_command(sub)
+    registrations.add_command(sub)
+    for plugin in entry_points(group="b24app.commands"):  # e.g. serve, from the web layer (handlers)
+        plugin.load()(sub)
     return parser
 
 
@@ -390,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             _stderr(f"  {problem}")
         return EXIT_ERROR
-    except (CliError, sync.SyncError, BitrixError) as error:
+    except (CliError, cli_store.CommandError, sync.SyncError, BitrixError, StoreError) as error:
         _stderr(f"error: {error}")
         return EXIT_ERROR
     except KeyboardInterrupt:

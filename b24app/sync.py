@@ -91,9 +91,14 @@ def apply(
     expected_checksum: str | None = None,
     progress: Progress = quiet,
     on_plan: Callable[[Plan], None] | None = None,
+    on_state: Callable[[PortalState], None] | None = None,
 ) -> ApplyResult:
+    """Plan, check, write, verify. ``on_state`` receives the portal state read before anything is
+    written (the journal keeps it), ``on_plan`` the plan made from it."""
     options = options or PlanOptions()
     reviewed, read = make_plan(client, template, options, progress)
+    if on_state is not None:
+        on_state(read.state)
     if on_plan is not None:
         on_plan(reviewed)
     if expected_checksum is not None and reviewed.checksum != expected_checksum:

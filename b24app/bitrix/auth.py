@@ -135,7 +135,8 @@ class OAuthAuth:
     Three hooks make it safe for several threads and processes sharing one portal's pair:
 
     - ``on_refresh`` (the save hook) receives every renewed pair, whole, and must store it before
-      it returns: Bitrix24 refresh tokens are single-use, so a pair that is not saved is lost;
+      it returns: Bitrix24 refresh tokens are single-use, so a pair that is not saved is lost; it
+      may return another pair instead (the store's, when a newer one was saved meanwhile) to use;
     - ``load`` returns the pair the store holds now (``None``: nothing stored), so a renewal made
       by another process is used instead of spending the dead refresh token again;
     - ``lock`` (a :class:`~b24app.bitrix.tokens.RefreshLock`, default: one per process) is held,
@@ -151,7 +152,7 @@ class OAuthAuth:
         client_secret: str,
         *,
         oauth_url: str = DEFAULT_OAUTH_URL,
-        on_refresh: Callable[[OAuthTokens], None] | None = None,
+        on_refresh: Callable[[OAuthTokens], OAuthTokens | None] | None = None,
         load: Callable[[], OAuthTokens | None] | None = None,
         lock: RefreshLock = PROCESS_REFRESH_LOCK,
     ) -> None:
@@ -178,10 +179,12 @@ class OAuthAuth:
 
     @property
     def oauth_url(self) -> str:
-        """The OAuth server: the one the tokens came from (``server_endpoint``) when known."""
-        endpoint = self.tokens.server_endpoint
-        url = endpoint.removesuffix("/").removesuffix("/rest") if endpoint else self._oauth_url
-        return _ensure_slash(url)
+        """The configured OAuth server, where the client_secret goes, and nowhere else.
+
+        A pair's ``server_endpoint`` (stored, POSTed, or named in a token answer) is never used:
+        anyone who could put an address there would receive the client_secret with the next renewal.
+        """
+        return _ensure_slash(self._oauth_url)
 
     def method_url(self, method: str) -> str:
         return _ensure_slash(self.tokens.client_endpoint) + method
@@ -241,7 +244,9 @@ class OAuthAuth:
         tokens = _renewed(self.tokens, read_payload(response, method, server="the OAuth server"))
         self._use(tokens)
         if self._on_refresh is not None:
-            self._on_refresh(tokens)  # still under the lock: the next holder loads this pair
+            kept = self._on_refresh(tokens)  # still under the lock: the next holder loads this pair
+            if kept is not None:  # the store kept a pair saved meanwhile by another writer: use that
+                self._use(kept)
 
     def _use(self, tokens: OAuthTokens) -> None:
         self._remember_secrets(tokens.access_token, tokens.refresh_token)
@@ -266,10 +271,8 @@ def _renewed(previous: OAuthTokens, payload: dict[str, Any]) -> OAuthTokens:
     ):
         raise ProtocolError(describe("oauth/token", "the OAuth server answered without a token pair"))
     client_endpoint = payload.get("client_endpoint") or previous.client_endpoint
-    server_endpoint = payload.get("server_endpoint") or previous.server_endpoint
     try:
         checked_url(client_endpoint, "the renewed client_endpoint")
-        checked_url(server_endpoint or DEFAULT_OAUTH_URL, "the renewed server_endpoint")
     except ValueError as error:
         raise ProtocolError(describe("oauth/token", str(error))) from None
     user_id = payload.get("user_id")
@@ -278,8 +281,7 @@ def _renewed(previous: OAuthTokens, payload: dict[str, Any]) -> OAuthTokens:
         access_token=access_token,
         refresh_token=refresh_token,
         expires=_expires(payload),
-        client_endpoint=client_endpoint,
-        server_endpoint=server_endpoint,
+        client_endpoint=client_endpoint,  # server_endpoint stays: renewals go to the configured server only
         member_id=payload.get("member_id") or previous.member_id,
         scope=payload.get("scope") or previous.scope,
         user_id=int(user_id) if user_id not in (None, "") else previous.user_id,

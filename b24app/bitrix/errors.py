@@ -119,18 +119,23 @@ ERROR_TABLE: dict[str, tuple[type[BitrixError], str]] = {
 
 # The legacy CRM proxy (crm.status.*) answers {"error": "", "error_description": "Access denied."}.
 _LEGACY_ACCESS_DENIED = "access denied"
+# Errors raised without a code: the legacy proxies send "", the newer crm controllers (crm.type.*, the
+# default deal pipeline) the JSON number 0 -- kept as the code "0". Neither names a kind of error.
+_NO_CODE = ("", "0")
 
 
 def error_from_payload(payload: Mapping[str, Any], status: int | None, method: str | None) -> BitrixError:
     """Turn an error answer ``{"error": CODE, "error_description": TEXT}`` into the matching error."""
-    code = str(payload.get("error") or "")
+    raw_code = payload.get("error")
+    code = "" if raw_code is None else str(raw_code)
     description = str(payload.get("error_description") or "").strip()
     error_type, hint = ERROR_TABLE.get(code.upper(), (None, ""))
     if error_type is None:
         error_type = _type_for_status(status)
-        if not code and description.rstrip(".!").lower() == _LEGACY_ACCESS_DENIED:
+        if code in _NO_CODE and description.rstrip(".!").lower() == _LEGACY_ACCESS_DENIED:
             error_type, hint = AccessDenied, _SCOPE_HINT
-    message = describe(method, f"{description or code or 'unknown error'}{_details(code, status)}", hint)
+    what = description or ("" if code in _NO_CODE else code) or "unknown error"
+    message = describe(method, f"{what}{_details(code, status)}", hint)
     details = {"code": code, "description": description, "status": status, "method": method}
     if error_type is TransientError:
         return TransientError(message, retry_after=_retry_after(payload), **details)
@@ -144,7 +149,8 @@ def describe(method: str | None, what: str, hint: str = "") -> str:
 
 
 def _details(code: str, status: int | None) -> str:
-    parts = [part for part in (code, f"HTTP {status}" if status is not None else "") if part]
+    shown = "" if code in _NO_CODE else code
+    parts = [part for part in (shown, f"HTTP {status}" if status is not None else "") if part]
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -14,8 +14,8 @@ was issued for, and builds a :class:`VerifiedPortal` from that answer only:
   and it must pass the SSRF guard (:mod:`b24app.bitrix.addresses`) before b24app calls it.
 
 The client_secret is not needed here; where it is needed (the token endpoint), it goes only to the
-configured OAuth server: :func:`verified_tokens` pins a pair's ``server_endpoint`` to it, because
-:class:`~b24app.bitrix.auth.OAuthAuth` renews at the pair's ``server_endpoint``.
+configured OAuth server: :func:`verified_tokens` records it as the pair's ``server_endpoint``, and
+:class:`~b24app.bitrix.auth.OAuthAuth` renews only at the OAuth server it is configured with.
 """
 
 from __future__ import annotations
@@ -203,8 +203,8 @@ def verified_tokens(
 ) -> OAuthTokens:
     """A token pair to store, addressed only from Bitrix24's answer and the configured OAuth server.
 
-    The POSTed ``client_endpoint``, ``domain`` and ``server_endpoint`` are not used: a pair's
-    ``server_endpoint`` is where its refresh (with the client_secret) will go.
+    The POSTed ``client_endpoint``, ``domain`` and ``server_endpoint`` are not used (a renewal goes
+    only to the configured OAuth server, whatever ``server_endpoint`` says).
     """
     base = checked_url(oauth_url, "the OAuth server URL").geturl().rstrip("/")
     return OAuthTokens(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 
 from .changes import (
     BLOCKED,
@@ -144,26 +145,69 @@ def render_json(plan: Plan) -> str:
     return json.dumps(plan.to_json(), ensure_ascii=False, indent=2) + "\n"
 
 
-def render_html(plan: Plan) -> str:
-    """A fragment for the in-portal page: one table per list, a summary line."""
+HTML_TEXT = {
+    "portal": "Portal {domain}",
+    "summary": "Plan: {create} to create, {update} to update, {delete} to delete, {blocked} blocked.",
+    "none": "No differences: the portal matches the template.",
+    "unsafe": "Unsafe: {reason}",
+    "forced": "Forced past the safety limit: {reason}",
+    "colour": "colour {value}",
+}
+_HEX_COLOUR = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})")
+
+
+def swatch(value: object, label: str = "colour {value}") -> str:
+    """A colour as a small square (an SVG ``fill``, which a strict Content-Security-Policy allows),
+    or nothing when ``value`` is not a ``#RGB``/``#RRGGBB`` colour."""
+    if not isinstance(value, str) or not _HEX_COLOUR.fullmatch(value):
+        return ""
+    title = html.escape(label.format(value=value))
+    return (
+        f'<svg class="swatch" width="12" height="12" role="img" aria-label="{title}">'
+        f'<rect width="12" height="12" fill="{value}"/></svg>'
+    )
+
+
+def _swatches(change: Change, label: str) -> str:
+    """Swatches of the colours a change sets: a new entry's colour, or an update's old -> new colour."""
+    if isinstance(change, EntryCreate):
+        return swatch(change.entry.color, label)
+    if isinstance(change, FieldUpdate):
+        for field in change.fields:
+            if field.name == "color":
+                old, new = swatch(field.old, label), swatch(field.new, label)
+                return f"{old} &rarr; {new}" if old and new else old or new
+    return ""
+
+
+def render_html(plan: Plan, text: Mapping[str, str] | None = None) -> str:
+    """A fragment for the in-portal page: one table per list (grouped like :func:`render_text`),
+    colours as swatches, a summary line. ``text`` overrides the sentences of :data:`HTML_TEXT`
+    (the page's language); every value from the plan is escaped."""
+    words = {**HTML_TEXT, **(text or {})}
     out = [
         f'<section class="plan" data-checksum="{html.escape(plan.checksum)}">',
-        f"<h2>Portal {html.escape(plan.domain)}</h2>",
+        f"<h2>{html.escape(words['portal'].format(domain=plan.domain))}</h2>",
     ]
     for label, changes in _groups(plan.changes):
         out.append(f"<h3>{html.escape(label)}</h3><table>")
         for change in changes:
+            key = {PIPELINE: "pipeline", SMART_PROCESS: "type"}.get(change.target, change.key)
             out.append(
-                f'<tr class="{change.action}"><td>{_MARK[change.action]}</td>'
-                f"<td>{html.escape(change.key)}</td><td>{html.escape(describe(change))}</td></tr>"
+                f'<tr class="{change.action}"><td class="mark">{_MARK[change.action]}</td>'
+                f"<td>{html.escape(key)}</td><td>{html.escape(describe(change))}"
+                f" {_swatches(change, words['colour'])}</td></tr>"
             )
         out.append("</table>")
+    if not plan.changes:
+        out.append(f'<p class="none">{html.escape(words["none"])}</p>')
     s = plan.summary
-    out.append(
-        f'<p class="summary">Plan: {s[CREATE]} to create, {s[UPDATE]} to update, {s[DELETE]} to delete, '
-        f"{s[BLOCKED]} blocked.</p>"
+    summary = words["summary"].format(
+        create=s[CREATE], update=s[UPDATE], delete=s[DELETE], blocked=s[BLOCKED]
     )
+    out.append(f'<p class="summary">{html.escape(summary)}</p>')
     for reason in map(describe_refusal, plan.refusals):
-        out.append(f'<p class="unsafe">{html.escape(reason)}</p>')
+        line = words["forced" if plan.forced else "unsafe"].format(reason=reason)
+        out.append(f'<p class="unsafe">{html.escape(line)}</p>')
     out.append("</section>")
     return "\n".join(out)

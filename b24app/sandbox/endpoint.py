@@ -34,7 +34,7 @@ FAULT_ANSWERS = {
 }
 
 
-def rest_error(status: int, error: str, description: str, **extra: object) -> Response:
+def rest_error(status: int, error: str | int, description: str, **extra: object) -> Response:
     return json_response({"error": error, "error_description": description, **extra}, status, CORS)
 
 

@@ -98,7 +98,12 @@ class Category:
 
 @dataclass
 class DynamicType:
-    """A smart process (crm.type). `flags` holds the is*Enabled booleans keyed by their camelCase name."""
+    """A smart process (crm.type). `flags` holds the is*Enabled booleans keyed by their camelCase name.
+
+    `relations` keeps the links the user asked for ({"parent": [...], "child": [...]}, each entry
+    {"entityTypeId", "isChildrenListEnabled"}); the predefined client links are derived from the flags.
+    `linked_user_fields` maps "ENTITY|UF_FIELD" to a boolean.
+    """
 
     id: int
     entity_type_id: int
@@ -109,6 +114,8 @@ class DynamicType:
     updated_by: int
     updated_time: str
     flags: dict[str, bool]
+    relations: dict[str, list[dict]] = field(default_factory=lambda: {"parent": [], "child": []})
+    linked_user_fields: dict[str, bool] = field(default_factory=dict)
 
 
 @cache

@@ -17,6 +17,7 @@ from b24app.sandbox.rest_common import (
     require_crm_admin,
     require_crm_reader,
     require_legacy_crm_access,
+    uncoded_error,
     yn,
 )
 from b24app.sandbox.rest_status import short_items
@@ -93,7 +94,8 @@ def _name(fields: dict, etid: int, *, required: bool) -> str | None:
 
 def _name_required(etid: int) -> RestError:
     # Deal pipelines raise DealCategory's message with code 0 (docs); item categories fail ORM validation.
-    return RestError(400, "0" if etid == 2 else "BX_ERROR", "Field 'NAME' is required.")
+    message = "Field 'NAME' is required."
+    return uncoded_error(message) if etid == 2 else RestError(400, "BX_ERROR", message)
 
 
 def _sort(fields: dict) -> int | None:
@@ -250,10 +252,10 @@ def _stage_list_id(etid: int, category_id: int) -> str:
 
 
 def delete_deal_category(portal: Portal, cat: Category, *, legacy: bool) -> None:
-    """DealCategory::delete; legacy proxy errors have an empty code, crm.category ones code 0 (docs)."""
+    """DealCategory::delete; legacy proxy errors have an empty code, crm.category ones the number 0 (docs)."""
 
     def fail(message: str) -> RestError:
-        return legacy_error(message) if legacy else RestError(400, "0", message)
+        return legacy_error(message) if legacy else uncoded_error(message)
 
     if cat.id == 0:
         raise fail("Default deal category can not be deleted")

@@ -38,9 +38,13 @@ class Reply:
 
 
 class RestError(Exception):
-    """A method-level error: HTTP status, `error` code and `error_description`, plus optional extra keys."""
+    """A method-level error: HTTP status, `error` code and `error_description`, plus optional extra keys.
 
-    def __init__(self, status: int, error: str, description: str, **extra: object) -> None:
+    `error` is usually a string; errors raised without a code by the newer crm controllers (crm.type.*,
+    the default deal pipeline) carry the integer 0, which Bitrix24 sends as a JSON number.
+    """
+
+    def __init__(self, status: int, error: str | int, description: str, **extra: object) -> None:
         super().__init__(f"{status} {error}: {description}")
         self.status = status
         self.error = error
@@ -49,6 +53,11 @@ class RestError(Exception):
 
 
 Handler = Callable[[Portal, dict, CallContext], Reply]
+
+
+def uncoded_error(message: str) -> RestError:
+    """An error of the newer crm controllers raised without a code: HTTP 400, `"error": 0` (a number)."""
+    return RestError(400, 0, message)
 
 
 def legacy_error(message: str) -> RestError:

@@ -134,15 +134,16 @@ def entity_types(portal: Portal) -> list[dict]:
     for dyn in sorted(portal.types.values(), key=lambda t: t.id):
         for cat in portal.categories_of(dyn.entity_type_id):
             entity_id = f"DYNAMIC_{dyn.entity_type_id}_STAGE_{cat.id}"
-            out.append(
-                _factory_type(
-                    entity_id,
-                    f"{dyn.title} ({cat.name})",
-                    dyn.entity_type_id,
-                    cat.id,
-                    dyn.flags.get("isStagesEnabled", False),
-                )
+            entry = _factory_type(
+                entity_id,
+                f"{dyn.title} ({cat.name})",
+                dyn.entity_type_id,
+                cat.id,
+                dyn.flags.get("isStagesEnabled", False),
             )
+            # Only smart-process lists name their pipeline (crm.status.entity.types docs example).
+            entry.update(CATEGORY_NAME=cat.name, CATEGORY_SORT=cat.sort, IS_DEFAULT_CATEGORY=cat.is_default)
+            out.append(entry)
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from b24app.store.db import write_transaction
 from b24app.store.errors import NotFound
 from b24app.store.models import EventRow, RunRow
 from b24app.store.records import Event, Run, RunKind, RunOutcome
@@ -23,6 +24,9 @@ _RUN_FIELDS = (
     "requests_used",
     "state_before",
     "error",
+    "progress",
+    "result",
+    "worker",
 )
 
 
@@ -43,7 +47,7 @@ class Runs:
         """Store a run; ``details`` are the optional fields of ``Run`` (who, template, plan, ...)."""
         _check_fields(details)
         now = self._store.now()
-        finished = finished_at or (None if outcome == RunOutcome.RUNNING else now)
+        finished = finished_at or (None if outcome in (RunOutcome.RUNNING, RunOutcome.QUEUED) else now)
         row = RunRow(
             portal_id=portal_id,
             kind=RunKind(kind).value,
@@ -68,6 +72,49 @@ class Runs:
         if done.rowcount != 1:
             raise NotFound(f"there is no run {run_id}")
         return self.get(run_id)
+
+    def begin(self, run_id: int, worker: str) -> Run:
+        """A queued run starts now, in ``worker`` (host:pid): ``started_at`` becomes the start of the work."""
+        values = {"outcome": RunOutcome.RUNNING.value, "started_at": self._store.now(), "worker": worker}
+        self._set(run_id, values)
+        return self.get(run_id)
+
+    def add_progress(self, run_id: int, line: str) -> None:
+        """Append one progress line to the run (only its own job writes it, so read-then-write is safe)."""
+        with write_transaction(self._store.engine) as connection:
+            lines = connection.scalar(select(RunRow.progress).where(RunRow.id == run_id))
+            connection.execute(
+                update(RunRow).where(RunRow.id == run_id).values(progress=[*(lines or []), line])
+            )
+
+    def unfinished(self) -> list[Run]:
+        """Runs queued or running, oldest first."""
+        query = (
+            select(RunRow)
+            .where(RunRow.outcome.in_((RunOutcome.QUEUED.value, RunOutcome.RUNNING.value)))
+            .order_by(RunRow.id)
+        )
+        with Session(self._store.engine) as session:
+            return [_run(row) for row in session.scalars(query)]
+
+    def fail_if_running(self, run_id: int, worker: str, error: str) -> bool:
+        """Mark the run failed if it is still running in ``worker``; False if it moved on meanwhile."""
+        values = {"outcome": RunOutcome.FAILED.value, "finished_at": self._store.now(), "error": error}
+        with self._store.engine.begin() as connection:
+            done = connection.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id == run_id, RunRow.outcome == RunOutcome.RUNNING.value, RunRow.worker == worker
+                )
+                .values(**values)
+            )
+        return done.rowcount == 1
+
+    def _set(self, run_id: int, values: dict[str, Any]) -> None:
+        with self._store.engine.begin() as connection:
+            done = connection.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+        if done.rowcount != 1:
+            raise NotFound(f"there is no run {run_id}")
 
     def get(self, run_id: int) -> Run:
         with Session(self._store.engine) as session:

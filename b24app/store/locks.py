@@ -1,12 +1,15 @@
 """Cross-process locks by name: PostgreSQL advisory locks, or a lock row with a lease on SQLite.
 
 A lock is held for the duration of a ``with`` block, by one process at a time across every
-process that shares the database. On SQLite the lock row carries an expiry, so a process that
-died holding it cannot block the others for longer than the lease.
+process that shares the database. On SQLite the lock row carries an expiry that its holder keeps
+extending while the block runs, so a long holder keeps its lock, and a process that died holding
+it cannot block the others for longer than the lease.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 import zlib
@@ -14,15 +17,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from b24app.store.db import is_postgresql, write_transaction
 from b24app.store.errors import LockTimeout
 from b24app.store.models import LockRow
 
 POLL = 0.02  # seconds between two tries
-DEFAULT_LEASE = 120.0  # seconds a SQLite lock row stays valid without its holder
+DEFAULT_LEASE = 120.0  # seconds a SQLite lock row stays valid once its holder stops renewing it
+RENEW_EVERY = 1 / 6  # of the lease: how often a live holder extends it
+logger = logging.getLogger("b24app.store")
 _NAMESPACE = 0x62323461  # 'b24a': the first half of b24app's advisory lock keys
 
 
@@ -55,11 +61,33 @@ def _lock_row(store, name: str, timeout: float, lease: float) -> Iterator[None]:
     deadline = time.monotonic() + timeout
     while not _take_row(store, name, holder, lease):
         _wait_or_give_up(deadline, name)
+    stop = threading.Event()
+    keeper = threading.Thread(
+        target=_keep_lease, args=(store, name, holder, lease, stop), name=f"lease of {name}", daemon=True
+    )
+    keeper.start()
     try:
         yield
     finally:
+        stop.set()
+        keeper.join()
         with write_transaction(store.engine) as connection:
             connection.execute(delete(LockRow).where(LockRow.name == name, LockRow.holder == holder))
+
+
+def _keep_lease(store, name: str, holder: str, lease: float, stop: threading.Event) -> None:
+    """Extend a held lock's lease while its holder lives: a job may hold a lock for longer than one
+    lease, and only a holder that died (and so stopped renewing) loses it when the lease ends."""
+    while not stop.wait(lease * RENEW_EVERY):
+        try:
+            with write_transaction(store.engine) as connection:
+                connection.execute(
+                    update(LockRow)
+                    .where(LockRow.name == name, LockRow.holder == holder)
+                    .values(expires_at=store.now() + timedelta(seconds=lease))
+                )
+        except SQLAlchemyError as error:  # the next round tries again, well within the lease
+            logger.warning("could not extend the lease of lock %s: %s", name, type(error).__name__)
 
 
 def _take_row(store, name: str, holder: str, lease: float) -> bool:

@@ -114,6 +114,9 @@ class RunRow(Base):
     requests_used: Mapped[int | None]
     state_before: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[list[Any] | None] = mapped_column(Json)  # the engine's progress lines, as they happen
+    result: Mapped[dict[str, Any] | None]  # what the job came to (ApplyResult.to_json(), a plan, a refusal)
+    worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the process running the job
 
 
 class EventRow(Base):

@@ -20,6 +20,7 @@ class RunKind(StrEnum):
 
 
 class RunOutcome(StrEnum):
+    QUEUED = "queued"  # a job waits for a worker
     RUNNING = "running"
     PLANNED = "planned"  # a plan was made (changes or none: see the summary)
     APPLIED = "applied"  # applied and verified in sync
@@ -92,6 +93,9 @@ class Run:
     requests_used: int | None
     state_before: dict[str, Any] | None
     error: str | None
+    progress: list[str] | None = None
+    result: dict[str, Any] | None = None
+    worker: str | None = None
 
 
 @dataclass(frozen=True)

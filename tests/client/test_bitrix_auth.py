@@ -146,13 +146,33 @@ def test_refresh_asks_the_oauth_server_and_hands_the_new_pair_to_the_hook(portal
     assert saved[0].domain == "portal.bitrix24.ru"  # the portal, not the OAuth host of the answer
 
 
-def test_refresh_prefers_the_oauth_server_the_tokens_came_from(portal):
-    auth = OAuthAuth(make_tokens(server_endpoint="https://oauth.bitrix24.tech/rest/"), "local.1", "secret")
-    portal.get("https://oauth.bitrix24.tech/oauth/token/", json=renewed_pair())
+def test_refresh_goes_only_to_the_configured_oauth_server_whatever_the_pair_names(portal):
+    """The client_secret goes to the configured OAuth server: a pair's server_endpoint (stored,
+    POSTed, or named by a token answer) never redirects a renewal."""
+    auth = OAuthAuth(
+        make_tokens(server_endpoint="https://evil.example/rest/"),
+        "local.1",
+        "secret",
+        oauth_url="https://oauth.example/",
+    )
+    portal.get(
+        "https://oauth.example/oauth/token/",
+        json=renewed_pair(server_endpoint="https://evil.example/rest/", refresh_token="refresh-2"),
+    )
+    portal.get(
+        "https://oauth.example/oauth/token/",
+        json=renewed_pair(access_token="access-3", refresh_token="refresh-3"),
+    )
 
     auth.refresh(requests.Session())
+    auth.refresh(requests.Session())  # the answer named evil.example: the next renewal ignores it
 
-    assert auth.tokens.access_token == "access-2"
+    assert auth.tokens.access_token == "access-3"
+    assert [call.request.url.split("?")[0] for call in portal.calls] == [
+        "https://oauth.example/oauth/token/",
+        "https://oauth.example/oauth/token/",
+    ]
+    assert all("evil.example" not in call.request.url for call in portal.calls)
 
 
 def test_refresh_is_skipped_when_another_thread_already_renewed_the_token(portal):
@@ -211,13 +231,12 @@ def test_oauth_urls_must_be_https_unless_loopback():
     with pytest.raises(ValueError, match="client_endpoint"):
         OAuthAuth(make_tokens(client_endpoint="http://portal.bitrix24.ru/rest/"), "local.1", "secret")
     with pytest.raises(ValueError, match="OAuth server"):
-        OAuthAuth(make_tokens(server_endpoint="http://oauth.example.com/rest/"), "local.1", "secret")
+        OAuthAuth(make_tokens(), "local.1", "secret", oauth_url="http://oauth.example.com/")
     local = OAuthAuth(
-        make_tokens(
-            client_endpoint="http://127.0.0.1:8000/rest/", server_endpoint="http://127.0.0.1:8001/rest/"
-        ),
+        make_tokens(client_endpoint="http://127.0.0.1:8000/rest/"),
         "local.1",
         "secret",
+        oauth_url="http://127.0.0.1:8001",
     )
     assert local.oauth_url == "http://127.0.0.1:8001/"
 

@@ -220,7 +220,9 @@ def test_reconnect_with_the_authorization_code_flow(box, app_server, caplog):
     tokens = exchange_code(reply, expected_state=state, **expected)  # the refusal did not spend the code
     assert tokens.member_id == portal.member_id and tokens.client_endpoint == portal.base_url + "rest/"
 
-    client = Client(OAuthAuth(tokens, app["client_id"], app["client_secret"]), bucket=LeakyBucket())
+    client = Client(
+        OAuthAuth(tokens, app["client_id"], app["client_secret"], oauth_url=box.oauth_url), bucket=LeakyBucket()
+    )
     assert client.call("user.admin").result is True
     with pytest.raises(AuthError) as spent:
         exchange_code(reply, expected_state=state, **expected)  # a code works once

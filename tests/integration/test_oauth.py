@@ -51,7 +51,9 @@ def install_and_authorise(sandbox) -> tuple[OAuthTokens, dict]:
 def test_expired_token_is_refreshed_once_and_the_new_pair_saved(sandbox, example):
     tokens, app = install_and_authorise(sandbox)
     saved: list[OAuthTokens] = []
-    auth = OAuthAuth(tokens, app["client_id"], app["client_secret"], on_refresh=saved.append)
+    auth = OAuthAuth(
+        tokens, app["client_id"], app["client_secret"], oauth_url=sandbox.oauth_url, on_refresh=saved.append
+    )
     client = Client(auth, bucket=LeakyBucket())
     plan, _ = sync.make_plan(client, example)
     assert plan.has_changes and saved == []
@@ -60,7 +62,10 @@ def test_expired_token_is_refreshed_once_and_the_new_pair_saved(sandbox, example
     assert result.converged
     assert len(saved) == 1 and saved[0].refresh_token != tokens.refresh_token
     # the old refresh token was single-use: a second client holding it cannot renew
-    stale = Client(OAuthAuth(tokens, app["client_id"], app["client_secret"]), bucket=LeakyBucket())
+    stale = Client(
+        OAuthAuth(tokens, app["client_id"], app["client_secret"], oauth_url=sandbox.oauth_url),
+        bucket=LeakyBucket(),
+    )
     sandbox.set_faults(0, expire_tokens=True)
     with pytest.raises(AuthError) as failure:
         stale.call("profile")
@@ -77,6 +82,7 @@ def test_a_process_holding_a_spent_pair_takes_the_renewed_one_from_the_store(san
             tokens,
             app["client_id"],
             app["client_secret"],
+            oauth_url=sandbox.oauth_url,
             on_refresh=store.save,
             load=store.load,
             lock=ProcessRefreshLock(),

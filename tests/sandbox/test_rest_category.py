@@ -76,7 +76,7 @@ def test_deal_default_update_and_delete_rules(portal):
     updated = cat_call(portal, "update", entityTypeId=2, id=0, fields={"name": "Main", "sort": 7}).result
     assert updated["category"]["name"] == "Main" and updated["category"]["sort"] == 7
     err = error_of(portal, "crm.category.delete", {"entityTypeId": 2, "id": 0})
-    assert err.description == "Default deal category can not be deleted"
+    assert (err.status, err.error, err.description) == (400, 0, "Default deal category can not be deleted")
     cat_id = cat_call(portal, "add", entityTypeId=2, fields={"name": "P"}).result["category"]["id"]
     call(portal, "crm.deal.add", {"fields": {"TITLE": "d", "CATEGORY_ID": cat_id}}, ADMIN)
     assert (
@@ -235,3 +235,76 @@ def test_legacy_dealcategory(portal):
         == "Access denied."
     )
     assert call(portal, "crm.dealcategory.delete", {"id": new_id}, ADMIN).result is True
+
+
+def test_type_not_found_is_error_zero(portal):
+    for method, params in (
+        ("crm.type.get", {"id": 99}),
+        ("crm.type.update", {"id": 99, "fields": {"title": "x"}}),
+        ("crm.type.delete", {"id": 99}),
+    ):
+        err = error_of(portal, method, params)
+        assert (err.status, err.error, err.description) == (400, 0, "Smart Process Automation was not found")
+
+
+def test_type_shape_relations_and_linked_user_fields(portal):
+    fields = {
+        "title": "Cars",
+        "isClientEnabled": "Y",
+        "isUseInUserfieldEnabled": "Y",
+        "relations": {
+            "parent": [{"entityTypeId": 2, "isChildrenListEnabled": "true"}],
+            "child": [{"entityTypeId": 1}],
+        },
+        "linkedUserFields": {"TASKS_TASK|UF_CRM_TASK": "true", "CALENDAR_EVENT|UF_CRM_CAL_EVENT": "Y"},
+    }
+    added = call(portal, "crm.type.add", {"fields": fields}, ADMIN).result["type"]
+    assert added["relations"] == {
+        "parent": [
+            {"entityTypeId": 3, "isChildrenListEnabled": "Y", "isPredefined": "Y"},
+            {"entityTypeId": 4, "isChildrenListEnabled": "Y", "isPredefined": "Y"},
+            {"entityTypeId": 2, "isChildrenListEnabled": "Y", "isPredefined": "N"},
+        ],
+        "child": [{"entityTypeId": 1, "isChildrenListEnabled": "N", "isPredefined": "N"}],
+    }
+    # "Y"/"N" do not work for these switches (crm.type.add docs): only "true" switches one on
+    assert added["linkedUserFields"] == {
+        "CALENDAR_EVENT|UF_CRM_CAL_EVENT": "N",
+        "TASKS_TASK|UF_CRM_TASK": "Y",
+        "TASKS_TASK_TEMPLATE|UF_CRM_TASK": "N",
+    }
+    assert added["customSections"] == [] and "isInitialized" not in added
+    assert call(portal, "crm.type.get", {"id": added["id"]}, ADMIN).result == {"type": added}
+    updated = call(
+        portal,
+        "crm.type.update",
+        {"id": added["id"], "fields": {"isClientEnabled": "N", "relations": {}}},
+        ADMIN,
+    ).result["type"]
+    assert updated["relations"] == {"parent": [], "child": []}
+    listed = call(portal, "crm.type.list", {}, ADMIN).result["types"][0]
+    assert listed["isInitialized"] == "Y"
+    assert not {"relations", "linkedUserFields", "customSections"} & set(listed)
+
+
+def test_linked_user_fields_need_use_in_userfields(portal):
+    fields = {"title": "T", "linkedUserFields": {"TASKS_TASK|UF_CRM_TASK": "true"}}
+    added = call(portal, "crm.type.add", {"fields": fields}, ADMIN).result["type"]
+    assert set(added["linkedUserFields"].values()) == {"N"}
+
+
+def test_entity_types_name_the_pipeline_of_smart_process_lists_only(portal):
+    etid = call(portal, "crm.type.add", {"fields": {"title": "Cars"}}, ADMIN).result["type"]["entityTypeId"]
+    second = cat_call(portal, "add", entityTypeId=etid, fields={"name": "Second", "sort": 700}).result[
+        "category"
+    ]
+    cat_call(portal, "add", entityTypeId=2, fields={"name": "P"})
+    types = call(portal, "crm.status.entity.types", {}, ADMIN).result
+    dynamic = [t for t in types if t["ID"].startswith("DYNAMIC_")]
+    assert [(t["CATEGORY_NAME"], t["CATEGORY_SORT"], t["IS_DEFAULT_CATEGORY"]) for t in dynamic] == [
+        ("Общая", 500, True),
+        ("Second", 700, False),
+    ]
+    assert dynamic[1]["ID"] == f"DYNAMIC_{etid}_STAGE_{second['id']}"
+    others = [t for t in types if not t["ID"].startswith("DYNAMIC_")]
+    assert not [t for t in others if {"CATEGORY_NAME", "CATEGORY_SORT", "IS_DEFAULT_CATEGORY"} & set(t)]

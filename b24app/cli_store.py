@@ -1,0 +1,199 @@
+"""The command line's side of the store: ``--portal DOMAIN|MEMBER_ID``, ``portal list|assign``,
+``worker``, and the journal of the runs the command line makes on installed portals.
+
+The store is opened only when a command needs it: a ``--portal`` that is not a webhook URL, with a
+store configured (``B24APP_INSTANCE`` or ``DATABASE_URL`` set, or ``./instance`` holding a database).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from b24app.bitrix import connect
+from b24app.bitrix.client import Client
+from b24app.bitrix.portals import register_resolver, unregister_resolver
+from b24app.portal_access import PortalUnavailable, StoreResolver, connect_installed
+from b24app.store import NotFound, Portal, RunKind, RunOutcome, Settings, SettingsError, Store, StoreError
+from b24app.store.settings import DATABASE_FILE, DEFAULT_INSTANCE
+
+TEMPLATE_SUFFIX = ".yaml"
+
+
+class CommandError(Exception):
+    """One message for the user, exit 1."""
+
+
+@dataclass
+class Target:
+    """The portal a command works on; ``store`` and ``portal`` are set for an installed portal."""
+
+    client: Client
+    store: Store | None = None
+    portal: Portal | None = None
+
+    def record(self, kind: RunKind, outcome: RunOutcome, **details: Any) -> int | None:
+        """Journal a run of the command line on an installed portal (nothing for a webhook)."""
+        if self.store is None or self.portal is None:
+            return None
+        return self.store.runs.record(self.portal.id, kind, outcome, user_name=_who(), **details).id
+
+
+def store_configured(environ: os._Environ | dict = os.environ) -> bool:
+    if environ.get("DATABASE_URL", "").strip() or environ.get("B24APP_INSTANCE", "").strip():
+        return True
+    return (Path.cwd() / DEFAULT_INSTANCE / DATABASE_FILE).exists()
+
+
+@contextlib.contextmanager
+def opened_store() -> Iterator[tuple[Store, Settings]]:
+    try:
+        settings = Settings.from_env(os.environ)
+        store = Store.open(settings)
+    except (SettingsError, StoreError) as error:
+        raise CommandError(str(error)) from None
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or type(error).__name__).strip().splitlines()[0]
+        raise CommandError(
+            f"cannot use the database ({reason}); check DATABASE_URL and that it runs"
+        ) from None
+    try:
+        yield store, settings
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def target(ref: str, source: str) -> Iterator[Target]:
+    """The client for ``ref``: a webhook URL, or (with a store) an installed portal's domain or member_id."""
+    if "/" in ref or not store_configured():
+        yield Target(_connect(ref, source))
+        return
+    with opened_store() as (store, settings):
+        resolver = StoreResolver(store, settings)
+        register_resolver(resolver)
+        try:
+            portal = resolver.portal_for(ref)
+            if portal is None:
+                yield Target(_connect(ref, source))  # no such portal: connect says what PORTAL may be
+                return
+            try:
+                client = connect_installed(store, settings, portal)
+            except PortalUnavailable as error:
+                raise CommandError(f"{error} (from {source})") from None
+            yield Target(client, store, portal)
+        finally:
+            unregister_resolver(resolver)
+
+
+@contextlib.contextmanager
+def portal_lock(item: Target) -> Iterator[None]:
+    """For an installed portal, the store's lock of the portal: the command line and the server's
+    jobs never apply to one portal at the same time."""
+    if item.store is None or item.portal is None:
+        yield
+        return
+    with item.store.lock(f"portal:{item.portal.id}", timeout=3600.0):
+        yield
+
+
+def _connect(ref: str, source: str) -> Client:
+    try:
+        return connect(ref)
+    except ValueError as error:
+        raise CommandError(f"{error} (from {source})") from None
+
+
+def _who() -> str:
+    try:
+        return f"command line ({getpass.getuser()})"
+    except (KeyError, OSError):
+        return "command line"
+
+
+# -- b24app portal list | assign ------------------------------------------------------------------
+
+
+def portal_list() -> list[str]:
+    with opened_store() as (store, _):
+        portals = store.portals.list()
+        if not portals:
+            return ["no portals yet: register the app (b24app app add) and install it in a portal"]
+        rows = [("PORTAL", "MEMBER_ID", "STATE", "TEMPLATE", "LAST RUN", "LAST PLAN")]
+        for portal in portals:
+            rows.append(
+                (
+                    portal.domain,
+                    portal.member_id,
+                    portal.state.value,
+                    portal.template or "-",
+                    _last_run(store, portal),
+                    _last_plan(store, portal),
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def _last_run(store: Store, portal: Portal) -> str:
+    run = store.runs.last(portal.id)
+    if run is None:
+        return "-"
+    return f"{run.kind.value} {run.outcome.value} {run.started_at:%Y-%m-%d %H:%M} UTC"
+
+
+def _last_plan(store: Store, portal: Portal) -> str:
+    run = next((r for r in store.runs.list(portal.id, limit=20) if r.summary is not None), None)
+    if run is None:
+        return "-"
+    summary = run.summary
+    return ", ".join(f"{summary.get(k, 0)} {k}" for k in ("create", "update", "delete", "blocked"))
+
+
+def available_templates(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(TEMPLATE_SUFFIX)] for p in folder.glob(f"*{TEMPLATE_SUFFIX}") if p.is_file())
+
+
+def portal_assign(ref: str, template: str) -> str:
+    with opened_store() as (store, settings):
+        try:
+            portal = store.portals.find(ref)
+        except NotFound as error:
+            raise CommandError(str(error)) from None
+        names = available_templates(settings.templates)
+        if template not in names:
+            known = ", ".join(names) if names else "none yet"
+            raise CommandError(
+                f"there is no template {template!r} in the library {settings.templates} (available: {known}); "
+                f"put {template}{TEMPLATE_SUFFIX} there, or pick one of those"
+            )
+        store.portals.assign_template(portal.id, template)
+        return f"{portal.domain}: template {template}"
+
+
+# -- b24app worker --------------------------------------------------------------------------------
+
+
+def run_worker(workers: int) -> int:
+    from b24app.jobs import Jobs  # huey: only for the worker
+
+    if workers < 1:
+        raise CommandError("--workers must be at least 1")
+    with opened_store() as (store, settings):
+        jobs = Jobs(store, settings)
+        jobs.recover()
+        consumer = jobs.consumer(workers)
+        print(f"b24app worker: {workers} worker(s) on {settings.instance}; Ctrl+C stops", flush=True)
+        consumer.run()
+    return 0

@@ -1,0 +1,76 @@
+"""What the journal keeps of a plan or an apply, worked out once for the CLI and the job queue.
+
+Each function returns the keyword fields of ``store.runs.record``/``finish``; no secret is in them
+(plans, summaries and states hold reference-list entries only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from b24app import console
+from b24app.core.changes import Plan
+from b24app.core.dump import dump_template
+from b24app.core.export import template_from_state
+from b24app.core.model import PortalState
+from b24app.outcome import ApplyResult
+from b24app.store import RunOutcome
+from b24app.sync import PlanChanged, UnsafePlan
+
+
+def template_hash(text: str) -> str:
+    """The SHA-256 of a template's text: which version of a template a run used."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def state_before(state: PortalState) -> dict[str, Any]:
+    """The portal as read before applying, as a template (what a rollback would plan towards)."""
+    return {"domain": state.domain, "template": dump_template(template_from_state(state))}
+
+
+def planned(plan: Plan, requests: int) -> dict[str, Any]:
+    return {
+        "plan": plan.to_json(),
+        "checksum": plan.checksum,
+        "summary": dict(plan.summary),
+        "requests_used": requests,
+        "result": plan.to_json(),
+    }
+
+
+def applied(result: ApplyResult, state: PortalState | None) -> tuple[RunOutcome, dict[str, Any]]:
+    outcome = RunOutcome.APPLIED if result.summary().ok else RunOutcome.NOT_CONVERGED
+    return outcome, {
+        "plan": result.plan.to_json(),
+        "checksum": result.plan.checksum,
+        "summary": dict(result.plan.summary),
+        "requests_used": result.requests,
+        "state_before": None if state is None else state_before(state),
+        "result": result.to_json(),
+    }
+
+
+def refused(error: PlanChanged | UnsafePlan, requests: int) -> dict[str, Any]:
+    """A refused apply: nothing was written; a changed plan is kept so it can be shown."""
+    if isinstance(error, PlanChanged):
+        message = console.plan_changed_message(error)
+        result = {
+            "refused": "plan_changed",
+            "expected_checksum": error.expected,
+            "checksum": error.actual,
+            "plan": error.plan.to_json(),
+        }
+        return {
+            "error": message,
+            "plan": error.plan.to_json(),
+            "checksum": error.actual,
+            "summary": dict(error.plan.summary),
+            "requests_used": requests,
+            "result": result,
+        }
+    return {
+        "error": console.unsafe_message(error),
+        "requests_used": requests,
+        "result": {"refused": "unsafe", "reasons": [console.refusals_text(error.refusals)]},
+    }

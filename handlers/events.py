@@ -1,0 +1,103 @@
+"""``POST /b24/<slug>/events/``: the events b24app binds at install (install.json).
+
+Bitrix24 never retries an event, so the answer comes at once: no portal is called here. Every
+event is checked by its ``application_token`` first (platform.md §2.5), in constant time, against
+the one stored for its ``member_id``; an unknown portal or a wrong token is refused with nothing
+stored. The one exception is ONAPPUPDATE with a *new* ``application_token`` (§2.4): it is accepted
+only when its access token is vouched for by the configured OAuth server (``app.info``) as this
+registration's, for this very portal — then the new token replaces the stored one.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from b24app.bitrix.callbacks import CallbackRefused, EventPost, PayloadError, parse_event
+from b24app.bitrix.errors import BitrixError
+from b24app.bitrix.verify import same_secret, verify_event
+from b24app.store import NotFound, Portal, PortalState, Registration
+from handlers import common
+from handlers.common import logger, refuse
+
+bp = Blueprint("events", __name__)
+
+CRM_TYPE_EVENTS = ("ONCRMTYPEADD", "ONCRMTYPEUPDATE", "ONCRMTYPEDELETE")
+
+
+@bp.post("/b24/<slug>/events/")
+def receive(slug: str):
+    registration = common.registration(slug)
+    try:
+        event = parse_event(request.get_data())
+    except PayloadError as error:
+        return refuse(400, "the event", error.reason)
+    portal = _portal(event, registration)
+    if portal is None:
+        return refuse(401, f"the {event.event} event", "no portal with this member_id installed this app")
+    if not same_secret(portal.application_token, event.auth.application_token):
+        if event.event != "ONAPPUPDATE":
+            return refuse(403, f"the {event.event} event", "its application_token is wrong")
+        return _renewed_token(event, registration, portal)
+    return _handle(event, portal)
+
+
+def _portal(event: EventPost, registration: Registration) -> Portal | None:
+    try:
+        portal = common.store().portals.get(event.auth.member_id)
+    except NotFound:
+        return None
+    return portal if portal.registration_id == registration.id else None
+
+
+def _handle(event: EventPost, portal: Portal):
+    store = common.store()
+    if event.event == "ONAPPUNINSTALL":
+        store.tokens.delete(portal.id)
+        store.portals.set_application_token(portal.id, None)
+        store.portals.set_state(portal.id, PortalState.UNINSTALLED)
+        outcome, detail = "uninstalled", f"CLEAN={event.data.get('CLEAN', '0')}"
+        logger.info("b24app was uninstalled from %s; its tokens are deleted", portal.domain)
+    elif event.event == "ONAPPUPDATE":
+        outcome, detail = "updated", f"version {event.data.get('VERSION', '?')}; application_token unchanged"
+    elif event.event in CRM_TYPE_EVENTS:
+        outcome, detail = "logged", _entity(event)
+    else:
+        outcome, detail = "ignored", None
+    store.events.record(event.event, outcome, portal_id=portal.id, member_id=portal.member_id, detail=detail)
+    return jsonify(result=outcome)
+
+
+def _renewed_token(event: EventPost, registration: Registration, portal: Portal):
+    """ONAPPUPDATE carrying a new application_token: believed only if Bitrix24 vouches for its token."""
+    what = "the ONAPPUPDATE event"
+    if portal.state == PortalState.UNINSTALLED or not event.auth.access_token:
+        return refuse(403, what, "its application_token is wrong and it carries no token to verify")
+    try:
+        verify_event(
+            event,
+            client_id=registration.client_id,
+            oauth_url=common.settings().oauth_url,
+            policy=common.policy(),
+        )
+    except CallbackRefused as refused:
+        return refuse(403, what, refused.reason)
+    except BitrixError as error:
+        logger.warning("ONAPPUPDATE not verified: Bitrix24 did not answer (%s)", type(error).__name__)
+        return jsonify(error="unavailable", message="Bitrix24 could not be asked"), 503
+    store = common.store()
+    store.portals.set_application_token(portal.id, event.auth.application_token)
+    store.events.record(
+        "ONAPPUPDATE",
+        "updated",
+        portal_id=portal.id,
+        member_id=portal.member_id,
+        detail=f"version {event.data.get('VERSION', '?')}; application_token renewed",
+    )
+    logger.info("the application_token of %s was renewed (ONAPPUPDATE)", portal.domain)
+    return jsonify(result="updated")
+
+
+def _entity(event: EventPost) -> str:
+    fields = event.data.get("FIELDS")
+    entity = fields.get("ENTITY_TYPE_ID") or fields.get("ID") if hasattr(fields, "get") else None
+    return f"smart process {entity}" if entity else "smart process changed"

@@ -1,0 +1,39 @@
+"""Store fixtures (SQLite and PostgreSQL) from tests/store, and installed sandbox portals (kit.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_store = _load("b24app_test_store_fixtures", TESTS / "store" / "conftest.py")
+_kit = _load("b24app_test_access_kit", TESTS / "access" / "kit.py")
+
+backend = _store.backend
+pg_database = _store.pg_database
+sqlite_migrated = _store.sqlite_migrated
+database_url = _store.database_url
+sandbox = _kit.sandbox
+b24_env = _kit.b24_env
+settings = _kit.settings
+app_store = _kit.app_store
+cli_env = _kit.cli_env
+
+
+@pytest.fixture
+def kit():
+    """The helpers of tests/access/kit.py (install, authorise, b24app_process, ...)."""
+    return _kit
