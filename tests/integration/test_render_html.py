@@ -50,7 +50,7 @@ class Page(HTMLParser):
     def handle_endtag(self, tag):
         _, attrs = self._open.pop()
         if tag == "td":
-            self.rows[-1][1].append(self._text)
+            self.rows[-1][1].append(self._text.strip())
         elif tag == "p":
             self.paragraphs.append((attrs.get("class", ""), self._text))
         elif tag in ("h2", "h3"):
@@ -84,5 +84,5 @@ def test_the_html_plan_shows_every_change_escaped(client):
         f"Plan: 1 to create, 1 to update, {counts['delete']} to delete, {counts['blocked']} blocked.",
     )
     (refusal,) = plan.refusals
-    assert page.paragraphs[1:] == [("unsafe", describe_refusal(refusal))]
+    assert page.paragraphs[1:] == [("unsafe", f"Unsafe: {describe_refusal(refusal)}")]
     assert describe_refusal(refusal).startswith(f"industries (INDUSTRY): {counts['delete']} of")
