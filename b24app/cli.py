@@ -158,7 +158,7 @@ def _read_template_text(path: str):
 
 def cmd_plan(args) -> int:
     if fleet_cli.is_fleet(args):
-        return fleet_cli.cmd_fleet_plan(args)
+        return fleet_cli.cmd_fleet_plan(args, read_text(args.template, "template"), _options(args))
     args.portal = fleet_cli.single_portal(args)
     template, text = _read_template_text(args.template)
     _writable(args.out, "plan")
@@ -210,7 +210,7 @@ def _saved_plan(path: str | None) -> dict | None:
 
 def cmd_apply(args) -> int:
     if fleet_cli.is_fleet(args):
-        return fleet_cli.cmd_fleet_apply(args)
+        return fleet_cli.cmd_fleet_apply(args, read_text(args.template, "template"), _options(args))
     args.portal = fleet_cli.single_portal(args)
     template, text = _read_template_text(args.template)
     saved = _saved_plan(args.plan)

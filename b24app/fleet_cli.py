@@ -18,6 +18,8 @@ from pathlib import Path
 
 from b24app import console_fleet
 from b24app.cli_store import CommandError
+from b24app.core.changes import PlanOptions
+from b24app.core.template import load_template
 from b24app.fleet import DEFAULT_CONCURRENCY, Fleet, FleetPlan, PortalRef, installed_portals
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -55,10 +57,8 @@ def _portals(args) -> list[PortalRef]:
     return portals
 
 
-def _fleet(args) -> Fleet:
-    from b24app.cli import _options, read_text
-    from b24app.core.template import load_template
-
+def _fleet(args, text: str, options: PlanOptions) -> Fleet:
+    """The fleet of a command: ``text`` is the template's text, read (within limits) by the CLI."""
     for name in ("out", "plan"):
         if getattr(args, name, None):
             raise CommandError(f"--{name} works with one portal; leave it out of a fleet run")
@@ -68,14 +68,13 @@ def _fleet(args) -> Fleet:
         raise CommandError("--concurrency must be at least 1")
     if args.attempts is not None and args.attempts < 1:
         raise CommandError("--attempts must be at least 1")
-    text = read_text(args.template, "template")
     template = load_template(text, source=args.template)
     return Fleet(
         portals=_portals(args),
         template=template,
         template_text=text,
         template_name=Path(args.template).name,
-        options=_options(args),
+        options=options,
         concurrency=args.concurrency,
         wait=not getattr(args, "no_wait", False),
         attempts=args.attempts,
@@ -99,8 +98,8 @@ def _make_plan(args, fleet: Fleet, out) -> FleetPlan:
         return fleet.plan(progress=display.event, done=planned)
 
 
-def cmd_fleet_plan(args) -> int:
-    fleet = _fleet(args)
+def cmd_fleet_plan(args, text: str, options: PlanOptions) -> int:
+    fleet = _fleet(args, text, options)
     out = console_fleet.make_console(_color(args))
     plan = _make_plan(args, fleet, out)
     if args.json:
@@ -113,10 +112,10 @@ def cmd_fleet_plan(args) -> int:
     return EXIT_CHANGES if any(p.has_changes for p in plan.portals) else EXIT_OK
 
 
-def cmd_fleet_apply(args) -> int:
+def cmd_fleet_apply(args, text: str, options: PlanOptions) -> int:
     if args.canary < 0:
         raise CommandError("--canary must be 0 or more")
-    fleet = _fleet(args)
+    fleet = _fleet(args, text, options)
     out = console_fleet.make_console(_color(args))
     plan = _make_plan(args, fleet, out)
     if not args.json:
