@@ -182,12 +182,13 @@ class _Merged:
         self.lines: dict[Path, int] = {}
         self.key_lines: dict[Path, int] = {}
         self.files: dict[Path, str] = {}
+        self.paths: dict[Path, Path] = {}
         self.unreadable: set[Path] = set()
         self.count = 0
 
     def copy(self, value: Any, origin: _Origin, src: Path, dst: Path) -> Any:
         """``value`` (at ``src`` of ``origin``) placed at ``dst``, with its lines."""
-        self.count += 1
+        self.count += 1 + (len(value) if isinstance(value, dict) else 0)  # as YAML counts: keys too
         if self.count > MAX_NODES:
             raise _TooBig
         doc = origin.document
@@ -198,6 +199,7 @@ class _Merged:
         if src in doc.unreadable:
             self.unreadable.add(dst)
         self.files[dst] = origin.source
+        self.paths[dst] = src
         if isinstance(value, dict):
             return {key: self.copy(item, origin, (*src, key), (*dst, key)) for key, item in value.items()}
         if isinstance(value, list):
@@ -245,13 +247,15 @@ def _merge_chain(files: list[tuple[str, Document]], chain: Chain) -> Document | 
         return None
     if isinstance(value, dict):
         value.pop(EXTENDS, None)
-    return Document(value, out.lines, out.key_lines, (), frozenset(out.unreadable), out.files)
+    return Document(value, out.lines, out.key_lines, (), frozenset(out.unreadable), out.files, out.paths)
 
 
 def _place(item: _Item, dst: Path, out: _Merged) -> Any:
     if item.parts is None:
         return out.copy(item.value, item.origin, item.path, dst)
-    out.copy(None, item.origin, item.path, dst)  # the mapping's own line and file
+    out.copy(None, item.origin, item.path, dst)  # the collection's own line and file
+    if isinstance(item.value, list):
+        return [_place(part, (*dst, i), out) for i, part in enumerate(item.parts.values())]
     return {key: _place(part, (*dst, key), out) for key, part in item.parts.items()}
 
 

@@ -298,7 +298,7 @@ class _Loader:
             return
         line = self.doc.key_line(path) if on_key else self.doc.line(path)
         file = self.doc.file(path, self.source)
-        self.problems.append(Problem(file, line, format_path(path), message, hint))
+        self.problems.append(Problem(file, line, format_path(self.doc.path_in_file(path)), message, hint))
         if len(self.problems) >= MAX_PROBLEMS:
             raise _Enough
 

@@ -62,6 +62,7 @@ class Document:
     issues: tuple[YamlIssue, ...]
     unreadable: frozenset[Path]  # nodes replaced by None because of an issue
     files: Mapping[Path, str] = field(default_factory=dict)  # a merged chain: the file of each node
+    paths: Mapping[Path, Path] = field(default_factory=dict)  # ... and its path in that file
 
     def line(self, path: Path) -> int | None:
         """The line of ``path``, or of its nearest ancestor present in the document."""
@@ -74,6 +75,13 @@ class Document:
         while path not in self.files and path:
             path = path[:-1]
         return self.files.get(path, default)
+
+    def path_in_file(self, path: Path) -> Path:
+        """Where ``path`` of a merged chain is written in its own file (itself otherwise)."""
+        rest: Path = ()
+        while path not in self.paths and path:
+            path, rest = path[:-1], (path[-1], *rest)
+        return (*self.paths[path], *rest) if path in self.paths else (*path, *rest)
 
     def key_line(self, path: Path) -> int | None:
         return self.key_lines.get(path) or self.line(path)
