@@ -82,9 +82,9 @@ def file_resolver(library: Path | None = None) -> Resolver:
             return os.path.normpath(path), read_base(path, os.path.normpath(path))
         if library is not None and library_file(library, reference) is not None:
             return library_resolver(library)(reference, from_source)
-        where = f" or in the library {library}" if library is not None else ""
+        where = " or in the library (B24APP_TEMPLATES)" if library is not None else ""
         raise BaseNotFound(
-            f"the base '{shown(reference)}' is not found next to {shown(from_source)}{where}",
+            f"the base '{shown(reference)}' is not found in this file's folder{where}",
             "write a path relative to this file, e.g. 'extends: base.yaml'",
         )
 
