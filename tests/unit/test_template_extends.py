@@ -294,3 +294,11 @@ def test_an_id_given_twice_in_the_child_is_reported() -> None:
         "extends: base.yaml\nsources:\n  - {id: CALL, name: A}\n  - {id: CALL, name: B}\n", **{"base.yaml": BASE}
     )
     assert found[0].startswith("child.yaml:4: sources[1]: id 'CALL' appears twice in this list (first on line 3)")
+
+
+def test_an_alias_bomb_in_a_base_is_refused_in_the_base() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8)
+    )
+    found = problems("extends: base.yaml\n", **{"base.yaml": bomb})
+    assert len(found) == 1 and found[0].startswith("base.yaml:") and "more than 100,000 values" in found[0]
