@@ -224,6 +224,18 @@ class _Item:
 
 
 def _merge_chain(files: list[tuple[str, Document]], chain: Chain) -> Document | None:
+    for source, document in files[1:]:
+        if not isinstance(document.value, dict):
+            chain.problems.append(
+                Located(
+                    source,
+                    YamlIssue(
+                        (), document.line(()), "is not a template: a base must be a mapping of sections",
+                        "check that 'extends' names a b24app template",
+                    ),
+                )
+            )
+            return None
     origins = [_Origin(source, document) for source, document in reversed(files)]  # farthest base first
     merged = _Item(origins[0].document.value, origins[0], ())
     for origin in origins[1:]:

@@ -302,3 +302,11 @@ def test_an_alias_bomb_in_a_base_is_refused_in_the_base() -> None:
     )
     found = problems("extends: base.yaml\n", **{"base.yaml": bomb})
     assert len(found) == 1 and found[0].startswith("base.yaml:") and "more than 100,000 values" in found[0]
+
+
+def test_a_base_that_is_not_a_template_is_reported_in_the_base() -> None:
+    found = problems("extends: passwd\nversion: 1\n", passwd="root:x:0:0:root:/root:/bin/bash\n")
+    assert found == [
+        "passwd:1: is not a template: a base must be a mapping of sections"
+        " — check that 'extends' names a b24app template"
+    ]
