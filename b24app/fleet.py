@@ -176,8 +176,7 @@ class Fleet:
 
     portals: Sequence[PortalRef]
     template: Template
-    template_text: str
-    template_name: str
+    which: dict  # the journal's fields naming the template (template_name, template_hash, ...)
     options: PlanOptions = field(default_factory=PlanOptions)
     concurrency: int = DEFAULT_CONCURRENCY
     wait: bool = True  # wait for a portal another run is applying (False: report it as an error)
@@ -195,7 +194,7 @@ class Fleet:
                 done(result)
             return result
 
-        return FleetPlan(self.template_name, self._map(one, self.portals))
+        return FleetPlan(self.which["template_name"], self._map(one, self.portals))
 
     def _plan_one(self, portal: PortalRef, progress: sync.Progress) -> PortalPlan:
         try:
@@ -207,10 +206,8 @@ class Fleet:
         return _portal_plan(portal.label, plan, target.client.requests_sent)
 
     def _record_plan(self, target: cli_store.Target, plan: Plan) -> None:
-        which = {"template_name": self.template_name, "template_hash": runs.template_hash(self.template_text)}
-        target.record(
-            RunKind.PLAN, RunOutcome.PLANNED, **which, **runs.planned(plan, target.client.requests_sent)
-        )
+        requests = target.client.requests_sent
+        target.record(RunKind.PLAN, RunOutcome.PLANNED, **self.which, **runs.planned(plan, requests))
 
     # -- apply -----------------------------------------------------------------------------------
 
@@ -280,8 +277,7 @@ class Fleet:
             run_id = target.record(
                 RunKind.APPLY,
                 RunOutcome.RUNNING,
-                template_name=self.template_name,
-                template_hash=runs.template_hash(self.template_text),
+                **self.which,
             )
             try:
                 result = sync.apply(

@@ -19,7 +19,7 @@ from pathlib import Path
 from b24app import console_fleet
 from b24app.cli_store import CommandError
 from b24app.core.changes import PlanOptions
-from b24app.core.template import load_template
+from b24app.core.model import Template
 from b24app.fleet import DEFAULT_CONCURRENCY, Fleet, FleetPlan, PortalRef, installed_portals
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -57,8 +57,9 @@ def _portals(args) -> list[PortalRef]:
     return portals
 
 
-def _fleet(args, text: str, options: PlanOptions) -> Fleet:
-    """The fleet of a command: ``text`` is the template's text, read (within limits) by the CLI."""
+def _fleet(args, template: Template, which: dict, options: PlanOptions) -> Fleet:
+    """The fleet of a command: the template as the CLI read it (its bases merged), ``which`` the
+    journal's fields naming it."""
     for name in ("out", "plan"):
         if getattr(args, name, None):
             raise CommandError(f"--{name} works with one portal; leave it out of a fleet run")
@@ -68,12 +69,10 @@ def _fleet(args, text: str, options: PlanOptions) -> Fleet:
         raise CommandError("--concurrency must be at least 1")
     if args.attempts is not None and args.attempts < 1:
         raise CommandError("--attempts must be at least 1")
-    template = load_template(text, source=args.template)
     return Fleet(
         portals=_portals(args),
         template=template,
-        template_text=text,
-        template_name=Path(args.template).name,
+        which=which,
         options=options,
         concurrency=args.concurrency,
         wait=not getattr(args, "no_wait", False),
@@ -98,8 +97,8 @@ def _make_plan(args, fleet: Fleet, out) -> FleetPlan:
         return fleet.plan(progress=display.event, done=planned)
 
 
-def cmd_fleet_plan(args, text: str, options: PlanOptions) -> int:
-    fleet = _fleet(args, text, options)
+def cmd_fleet_plan(args, template: Template, which: dict, options: PlanOptions) -> int:
+    fleet = _fleet(args, template, which, options)
     out = console_fleet.make_console(_color(args))
     plan = _make_plan(args, fleet, out)
     if args.json:
@@ -112,10 +111,10 @@ def cmd_fleet_plan(args, text: str, options: PlanOptions) -> int:
     return EXIT_CHANGES if any(p.has_changes for p in plan.portals) else EXIT_OK
 
 
-def cmd_fleet_apply(args, text: str, options: PlanOptions) -> int:
+def cmd_fleet_apply(args, template: Template, which: dict, options: PlanOptions) -> int:
     if args.canary < 0:
         raise CommandError("--canary must be 0 or more")
-    fleet = _fleet(args, text, options)
+    fleet = _fleet(args, template, which, options)
     out = console_fleet.make_console(_color(args))
     plan = _make_plan(args, fleet, out)
     if not args.json:

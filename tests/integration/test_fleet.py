@@ -9,9 +9,11 @@ import pytest
 
 from b24app import sync
 from b24app.cli import main
+from b24app.core.template import load_template
 from b24app.fleet import Fleet, FleetOutcome, PortalRef
 from b24app.lock import FileLock
 from b24app.sandbox.server import Sandbox
+from b24app.template_files import file_resolver
 
 from .conftest import make_client
 
@@ -198,9 +200,8 @@ def test_fleet_options_need_a_fleet(capsys, fleet_box, example_path):
 
 
 def test_a_portal_changed_since_the_summary_is_refused(fleet_box, example_path, example):
-    text = example_path.read_text(encoding="utf-8")
     portals = [PortalRef.of(h.webhook_url) for h in fleet_box.portals[:2]]
-    fleet = Fleet(portals, example, text, "crm.yaml")
+    fleet = Fleet(portals, example, {"template_name": "crm.yaml"})
     reviewed = fleet.plan()
     changed = fleet_box.portals[0]
     assert sync.apply(make_client(changed.webhook_url), example).converged  # another run, meanwhile
@@ -212,3 +213,19 @@ def test_a_portal_changed_since_the_summary_is_refused(fleet_box, example_path, 
     assert "changed since its plan" in outcomes[changed.domain].message
     assert outcomes[fleet_box.portals[1].domain].outcome == FleetOutcome.APPLIED_VERIFIED
     assert not result.ok
+
+
+def test_a_template_that_extends_a_base_is_applied_merged(capsys, tmp_path, fleet_box, example_path):
+    (tmp_path / "base.yaml").write_text(example_path.read_text(encoding="utf-8"), encoding="utf-8")
+    child = tmp_path / "client.yaml"
+    child.write_text("extends: base.yaml\nsources:\n  - {id: FAIR, name: Ярмарка}\n", encoding="utf-8")
+
+    code, out, err = run(capsys, "apply", str(child), *portal_args(fleet_box, range(2)), "--yes", "--json")
+
+    assert code == 0, err
+    assert json.loads(out)["outcomes"]["applied_verified"] == 2
+    merged = load_template(child.read_text(encoding="utf-8"), source=str(child), resolver=file_resolver(None))
+    for handle in fleet_box.portals[:2]:
+        assert in_sync(handle.webhook_url, merged)
+        sources = make_client(handle.webhook_url).call("crm.status.list", {"filter": {"ENTITY_ID": "SOURCE"}})
+        assert "FAIR" in {row["STATUS_ID"] for row in sources.result}
