@@ -171,25 +171,27 @@ class Jobs:
         def work(progress: sync.Progress) -> tuple[RunOutcome, dict[str, Any]]:
             client = connect_installed(self.store, self.settings, portal_id)
             state: list[PortalState] = []
+            template = load_template(text, source=name)
             try:
                 result = sync.apply(
                     client,
-                    load_template(text, source=name),
+                    template,
                     expected_checksum=expected_checksum,
                     progress=progress,
                     on_state=state.append,
                 )
             except (sync.PlanChanged, sync.UnsafePlan) as error:
                 return RunOutcome.REFUSED, runs.refused(error, client.requests_sent)
-            return runs.applied(result, state[0] if state else None)
+            return runs.applied(result, state[0] if state else None, template)
 
         self._run(run_id, portal_id, work)
 
     def _plan_job(self, run_id: int, portal_id: int, name: str, text: str) -> None:
         def work(progress: sync.Progress) -> tuple[RunOutcome, dict[str, Any]]:
             client = connect_installed(self.store, self.settings, portal_id)
-            plan, _ = sync.make_plan(client, load_template(text, source=name), progress=progress)
-            return RunOutcome.PLANNED, runs.planned(plan, client.requests_sent)
+            template = load_template(text, source=name)
+            plan, read = sync.make_plan(client, template, progress=progress)
+            return RunOutcome.PLANNED, runs.planned(plan, client.requests_sent, read.state, template)
 
         self._run(run_id, portal_id, work)
 

@@ -17,6 +17,7 @@ class PortalState(StrEnum):
 class RunKind(StrEnum):
     PLAN = "plan"
     APPLY = "apply"
+    ROLLBACK = "rollback"  # an apply of the state before another run (``rollback_of``)
 
 
 class RunOutcome(StrEnum):
@@ -96,6 +97,7 @@ class Run:
     progress: list[str] | None = None
     result: dict[str, Any] | None = None
     worker: str | None = None
+    rollback_of: int | None = None  # a rollback: the run whose state before it restored
 
 
 @dataclass(frozen=True)
