@@ -130,7 +130,7 @@ class _Builder:
         for have in now.pipelines:
             if have.id in known:
                 continue
-            if (etid, have.name) in self.made.pipelines and not have.default:
+            if (etid, have.name) in self.made.pipelines:
                 prune = True  # the run created it: it goes when empty (the plan blocks it otherwise)
             else:
                 wanted.append(self.pipeline(have, have))

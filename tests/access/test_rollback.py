@@ -257,3 +257,21 @@ def test_rollback_asks_for_confirmation_and_keeps_the_prune_threshold(
     assert code == 1 and "5 of 16 would be deleted" in err and "add --force to accept" in err
     assert view(sandbox) == before
     assert app_store.runs.last(installed.portal.id).id == applied  # nothing journaled: nothing applied
+
+
+def test_a_pipeline_the_run_renamed_gets_its_old_name_back(
+    capsys, cli_env, app_store, sandbox, kit, example_path
+):
+    installed = kit.install(sandbox, app_store)
+    service = add_deal_pipeline(sandbox, "Обслуживание")  # the example renames it to "Сервис"
+    fresh = view(sandbox)
+    applied = apply_example(capsys, app_store, installed, example_path)
+    assert "Сервис" in view(sandbox)["deal"]
+
+    code, _, err = run(capsys, "rollback", str(applied), "--yes", "--force")
+    assert code == 0, err
+    after = view(sandbox)
+    assert "Сервис" not in after["deal"]
+    assert after["deal"]["Обслуживание"]["stages"] == fresh["deal"]["Обслуживание"]["stages"]
+    categories = webhook_call(sandbox, "crm.category.list", {"entityTypeId": 2})["categories"]
+    assert next(int(c["id"]) for c in categories if c["name"] == "Обслуживание") == service  # the same one
