@@ -11,7 +11,9 @@ import sys
 
 from b24app import cli_store, console, rollback, sync
 from b24app.bitrix.errors import BitrixError
-from b24app.core.render import render_json, render_text
+from b24app.core.changes import Plan
+from b24app.core.render import render_text
+from b24app.outcome import ApplyResult
 from b24app.portal_access import PortalUnavailable, connect_installed
 from b24app.progress import ProgressEvent
 from b24app.store import NotFound
@@ -67,13 +69,19 @@ def cmd_rollback(args) -> int:
             planned = rollback.prepare(store, client, args.run, force=args.force)
         except (rollback.RollbackError, sync.SyncError, BitrixError) as error:
             return _fail(str(error))
-        _show(args, planned.plan)
-        if planned.plan.refused:
-            return _fail(console.unsafe_message(sync.UnsafePlan(planned.plan.refusals)))
-        if not planned.plan.has_changes:
+        plan = planned.plan
+        if not args.json:
+            sys.stdout.write(render_text(plan, color=sys.stdout.isatty() and not args.no_color))
+            sys.stdout.flush()
+        if plan.refused:
+            _print_json(args, plan)
+            return _fail(console.unsafe_message(sync.UnsafePlan(plan.refusals)))
+        if not plan.has_changes:
+            _print_json(args, plan)
             console.stderr(f"nothing to roll back: {client.domain} is as it was before run {args.run}")
             return EXIT_OK
         if not _confirmed(args, client.domain):
+            _print_json(args, plan)
             return EXIT_ERROR
         try:
             run_id, result = rollback.apply_rollback(
@@ -84,7 +92,7 @@ def cmd_rollback(args) -> int:
         except sync.UnsafePlan as error:
             return _fail(console.unsafe_message(error))
     if args.json:
-        print(json.dumps({"run": run_id, "result": result.to_json()}, ensure_ascii=False, indent=2))
+        _print_json(args, plan, run_id, result)
     else:
         print(
             "\n".join([*console.outcome_lines(result), f"journaled as run {run_id} (rollback of {args.run})"])
@@ -92,13 +100,16 @@ def cmd_rollback(args) -> int:
     return EXIT_OK if result.summary().ok else EXIT_ERROR
 
 
-def _show(args, plan) -> None:
+def _print_json(args, plan: Plan, run_id: int | None = None, result: ApplyResult | None = None) -> None:
+    """One JSON document: the plan shown, and the rollback run with its result once applied."""
     if args.json:
-        sys.stdout.write(render_json(plan))
-    else:
-        color = sys.stdout.isatty() and not args.no_color
-        sys.stdout.write(render_text(plan, color=color))
-    sys.stdout.flush()
+        data = {
+            "rollback_of": args.run,
+            "plan": plan.to_json(),
+            "run": run_id,
+            "result": None if result is None else result.to_json(),
+        }
+        print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _confirmed(args, domain: str) -> bool:
@@ -107,7 +118,8 @@ def _confirmed(args, domain: str) -> bool:
     if not sys.stdin.isatty():
         _fail("rollback changes the portal: add --yes to confirm (or run it at a terminal to be asked)")
         return False
-    answer = input(f"Roll {domain} back as shown? [y/N] ").strip().lower()
+    console.stderr(f"Roll {domain} back as shown? [y/N] ")
+    answer = input().strip().lower()
     if answer in ("y", "yes"):
         return True
     console.stderr("nothing was changed")

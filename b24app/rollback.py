@@ -15,6 +15,7 @@ from typing import Any
 from b24app import runs, sync
 from b24app.bitrix import reader
 from b24app.bitrix.client import Client
+from b24app.bitrix.secrets import redact
 from b24app.core.changes import (
     CREATE,
     DELETE,
@@ -311,7 +312,7 @@ def apply_rollback(
             store.runs.finish(run_id, RunOutcome.REFUSED, **runs.refused(error, client.requests_sent))
             raise
         except BaseException as error:
-            store.runs.finish(run_id, RunOutcome.FAILED, error=str(error) or type(error).__name__)
+            store.runs.finish(run_id, RunOutcome.FAILED, error=redact(str(error)) or type(error).__name__)
             raise
         outcome, details = runs.applied(result, states[0] if states else None, rollback.template)
         store.runs.finish(run_id, outcome, **details)

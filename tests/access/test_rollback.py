@@ -71,7 +71,9 @@ def test_a_created_pipeline_holding_a_deal_is_blocked_and_the_rest_rolled_back(
 
     code, out, err = run(capsys, "rollback", str(applied), "--yes", "--force", "--json")
     assert code == 0, err
-    plan = json.loads(out[: out.index("\n}\n") + 3])
+    shown = json.loads(out)
+    assert shown["rollback_of"] == applied and shown["result"]["outcome"] == "applied_verified"
+    plan = shown["plan"]
     blocked = [c for c in plan["changes"] if c["action"] == "blocked" and c["key"] == "Монтаж"]
     assert len(blocked) == 1 and "1 deal is in this pipeline" in blocked[0]["reason"]
 
