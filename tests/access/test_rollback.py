@@ -277,3 +277,55 @@ def test_a_pipeline_the_run_renamed_gets_its_old_name_back(
     assert after["deal"]["Обслуживание"]["stages"] == fresh["deal"]["Обслуживание"]["stages"]
     categories = webhook_call(sandbox, "crm.category.list", {"entityTypeId": 2})["categories"]
     assert next(int(c["id"]) for c in categories if c["name"] == "Обслуживание") == service  # the same one
+
+
+PURCHASES = """version: 1
+smart_processes:
+  - title: Закупки
+    code: purchases
+    pipelines:
+      - name: Основная
+        default: true
+        stages:
+          - {id: NEW, name: Заявка на закупку, color: "#39A8EF"}
+          - {id: ORDERED, name: %s, color: "#2FC6F6"}
+          - {id: SUCCESS, name: Получено на склад, color: "#7BD500", semantics: success}
+          - {id: FAIL, name: Отменено, color: "#FF5752", semantics: failure}
+%s"""
+URGENT = """      - name: Срочные
+        stages:
+          - {id: NEW, name: Срочная заявка, color: "#39A8EF"}
+          - {id: SUCCESS, name: Получено, color: "#7BD500", semantics: success}
+          - {id: FAIL, name: Отменено, color: "#FF5752", semantics: failure}
+"""
+
+
+def test_smart_processes_roll_back_but_one_the_run_created_is_only_reported(
+    capsys, cli_env, app_store, sandbox, kit, tmp_path, settings
+):
+    installed = kit.install(sandbox, app_store)
+    domain = installed.portal.domain
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(PURCHASES % ("Заказано у поставщика", ""), encoding="utf-8")
+    second.write_text(PURCHASES % ("Заказано", URGENT), encoding="utf-8")
+    assert run(capsys, "apply", str(first), "--portal", domain, "--yes")[0] == 0
+    created = app_store.runs.last(installed.portal.id).id
+    assert run(capsys, "apply", str(second), "--portal", domain, "--yes")[0] == 0
+    changed = app_store.runs.last(installed.portal.id).id
+
+    code, out, err = run(capsys, "rollback", str(changed), "--yes", "--json")
+    assert code == 0, err
+    changes = json.loads(out)["plan"]["changes"]
+    assert {(c["action"], c["target"], c["key"]) for c in changes} == {
+        ("delete", "pipeline", "Срочные"),
+        ("update", "entry", "ORDERED"),
+    }
+    assert run(capsys, "plan", str(first), "--portal", domain)[0] == 0  # as after the first apply
+    process = webhook_call(sandbox, "crm.type.list", {})["types"][0]
+    pipelines = webhook_call(sandbox, "crm.category.list", {"entityTypeId": process["entityTypeId"]})
+    assert [c["name"] for c in pipelines["categories"]] == ["Основная"]
+
+    rollback, _ = plan_rollback(app_store, settings, created)
+    blocked = [c for c in rollback.changes if c.target == "smart_process"]
+    assert [(c.action, c.key) for c in blocked] == [("blocked", "Закупки")]
+    assert "never deletes smart processes" in blocked[0].reason
