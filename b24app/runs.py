@@ -26,6 +26,11 @@ def template_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def template_sources(template: Template) -> list[dict[str, str]]:
+    """Every file the template was read from (itself, then the bases it extends), by name and SHA-256."""
+    return [{"name": source.name, "sha256": source.sha256} for source in template.sources]
+
+
 def state_before(state: PortalState, template: Template | None = None) -> dict[str, Any]:
     """The portal as read before the run: the complete state (b24app.snapshot, what a rollback plans
     from), the same as a template for people, and which lists the run's template managed."""

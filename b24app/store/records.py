@@ -97,6 +97,7 @@ class Run:
     progress: list[str] | None = None
     result: dict[str, Any] | None = None
     worker: str | None = None
+    template_sources: list[dict[str, str]] | None = None  # the template's file, then its bases'
     rollback_of: int | None = None  # a rollback: the run whose state before it restored
 
 
