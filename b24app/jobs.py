@@ -194,8 +194,8 @@ class Jobs:
             client = connect_installed(self.store, self.settings, portal_id)
             template = self._template(name, text)
             plan, read = sync.make_plan(client, template, progress=progress)
-            sources = {"template_sources": runs.template_sources(template)}
-            return RunOutcome.PLANNED, runs.planned(plan, client.requests_sent, read.state, template) | sources
+            details = runs.planned(plan, client.requests_sent, read.state, template)
+            return RunOutcome.PLANNED, details | {"template_sources": runs.template_sources(template)}
 
         self._run(run_id, portal_id, work)
 
