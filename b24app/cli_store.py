@@ -113,6 +113,11 @@ def _connect(ref: str, source: str, **client_options: Any) -> Client:
         raise CommandError(f"{error} (from {source})") from None
 
 
+def who() -> str:
+    """Who runs the command line, for the journal."""
+    return _who()
+
+
 def _who() -> str:
     try:
         return f"command line ({getpass.getuser()})"
