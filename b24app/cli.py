@@ -9,38 +9,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from b24app import (
-    cli_rollback,
-    cli_store,
-    console,
-    fleet_cli,
-    manifest,
-    registrations,
-    runs,
-    sync,
-    template_files,
-)
-from b24app import fleet as fleet_mod
-from b24app.bitrix.client import Client
-from b24app.bitrix.errors import BitrixError
-from b24app.bitrix.secrets import redact
+from b24app import template_files
 from b24app.core.changes import Plan, PlanOptions
 from b24app.core.dump import dump_template
 from b24app.core.limits import MAX_TEMPLATE_BYTES, megabytes
 from b24app.core.model import Template
 from b24app.core.render import render_json, render_text
 from b24app.core.template import TemplateError, load_template
+from b24app.fleet_defaults import DEFAULT_CONCURRENCY
 from b24app.lock import LOCK_DIR_ENV, FileLock, PortalBusy
-from b24app.outcome import ApplyResult
-from b24app.progress import ProgressEvent
-from b24app.store import RunKind, RunOutcome, StoreError
+
+if TYPE_CHECKING:
+    from b24app import cli_store, sync
+    from b24app.bitrix.client import Client
+    from b24app.outcome import ApplyResult
+    from b24app.progress import ProgressEvent
+    from b24app.store import RunOutcome
+
+# Start-up: building the parser imports no command's implementation. A command's module (the portal
+# client, the store with SQLAlchemy and Alembic, rich for fleets, Flask for serve) is imported when
+# that command runs; tests/unit/test_layering.py fails if an eager import comes back.
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 PORTAL_ENV = "B24APP_PORTAL"
@@ -118,13 +115,18 @@ def _target(portal: str | None) -> contextlib.AbstractContextManager[cli_store.T
             f"no portal: pass --portal WEBHOOK_URL (or set {PORTAL_ENV}), e.g. "
             "https://example.bitrix24.ru/rest/1/abc123/, or an installed portal's domain or member_id"
         )
+    from b24app import cli_store
+
     return cli_store.target(portal.strip(), source)
 
 
-_stderr = console.stderr
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # as console.stderr, without importing the console
 
 
 def _progress(args) -> sync.Progress:
+    from b24app import console
+
     if getattr(args, "quiet", False):
         return lambda _: None
 
@@ -180,6 +182,8 @@ def _read_template_text(path: str):
 
 def _which(args, template: Template, text: str) -> dict:
     """The journal's fields naming the template: its file, its hash and every file's hash."""
+    from b24app import runs
+
     return {
         "template_name": Path(args.template).name,
         "template_hash": runs.template_hash(text),
@@ -188,6 +192,10 @@ def _which(args, template: Template, text: str) -> dict:
 
 
 def cmd_plan(args) -> int:
+    from b24app import fleet_cli, runs, sync
+    from b24app.bitrix.errors import BitrixError
+    from b24app.store import RunKind, RunOutcome
+
     if fleet_cli.is_fleet(args):
         template, text = _read_template_text(args.template)
         return fleet_cli.cmd_fleet_plan(args, template, _which(args, template, text), _options(args))
@@ -244,6 +252,8 @@ def _saved_plan(path: str | None) -> dict | None:
 
 
 def cmd_apply(args) -> int:
+    from b24app import console, fleet_cli
+
     if fleet_cli.is_fleet(args):
         template, text = _read_template_text(args.template)
         return fleet_cli.cmd_fleet_apply(args, template, _which(args, template, text), _options(args))
@@ -279,6 +289,10 @@ def _journaled_apply(
     args, target: cli_store.Target, template: Template, text: str, saved: dict | None
 ) -> ApplyResult:
     """The apply; on an installed portal also under the store's portal lock and in its journal."""
+    from b24app import cli_store, runs
+    from b24app.bitrix.secrets import redact
+    from b24app.store import RunKind, RunOutcome
+
     states: list = []
     with cli_store.portal_lock(target):
         run_id = target.record(
@@ -312,6 +326,8 @@ def _finish(target: cli_store.Target, run_id: int | None, outcome: RunOutcome, *
 
 def _run_apply(args, client: Client, template: Template, saved: dict | None, on_state=None) -> ApplyResult:
     """sync.apply, showing the plan as it is made; its refusals worded for the terminal."""
+    from b24app import console, sync
+
     color = _color(args)
 
     def show(plan: Plan) -> None:
@@ -361,6 +377,8 @@ def _portal_lock(domain: str, *, wait: bool) -> Iterator[None]:
 
 
 def cmd_export(args) -> int:
+    from b24app import sync
+
     _writable(args.output, "template")
     with _target(args.portal) as target:
         client = target.client
@@ -390,6 +408,8 @@ def cmd_db(args) -> int:
 
 
 def cmd_portal(args) -> int:
+    from b24app import cli_store
+
     if args.action == "list":
         print("\n".join(cli_store.portal_list()))
     else:
@@ -398,10 +418,14 @@ def cmd_portal(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    from b24app import cli_store
+
     return cli_store.run_worker(args.workers)
 
 
 def cmd_example(args) -> int:
+    from b24app import console
+
     sys.stdout.write(console.example_template_text())
     return EXIT_OK
 
@@ -434,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--concurrency",
                 type=int,
                 metavar="N",
-                help=f"portals worked on at once in a fleet run (default {fleet_mod.DEFAULT_CONCURRENCY}); "
+                help=f"portals worked on at once in a fleet run (default {DEFAULT_CONCURRENCY}); "
                 "each keeps to its own request budget",
             )
             p.add_argument(
@@ -525,12 +549,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("example", help="print the bundled example template")
     p.set_defaults(func=cmd_example)
 
+    from b24app import manifest, registrations  # light: their commands import the store when they run
+
     manifest.add_command(sub)
-    cli_rollback.add_commands(sub)
+    p = sub.add_parser("journal", help="an installed portal's runs: plans, applies, rollbacks")
+    p.add_argument("portal", metavar="PORTAL", help="the portal's domain or member_id")
+    p.add_argument("--limit", type=int, default=50, help="how many runs, newest first (default 50)")
+    p.add_argument("--json", action="store_true", help="print the runs as JSON")
+    p.set_defaults(func=lazy("b24app.cli_rollback:cmd_journal"))
+
+    p = sub.add_parser("rollback", help="bring a portal's lists back to the state before one of its runs")
+    p.add_argument("run", metavar="RUN", type=int, help="the run's id (see b24app journal PORTAL)")
+    p.add_argument("--yes", action="store_true", help="apply without asking")
+    p.add_argument("--force", action="store_true", help="accept a prune above the safety threshold")
+    p.add_argument("--json", action="store_true", help="print the plan and the result as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--no-color", action="store_true", help="no colours")
+    p.set_defaults(func=lazy("b24app.cli_rollback:cmd_rollback"))
+
     registrations.add_command(sub)
     for plugin in entry_points(group="b24app.commands"):  # e.g. serve, from the web layer (handlers)
-        plugin.load()(sub)
+        plugin.load()(sub)  # a plugin's add_command imports nothing heavy (handlers/serve.py)
     return parser
+
+
+def lazy(target: str) -> Callable[[argparse.Namespace], int]:
+    """The command function ``"module:function"``, imported only when its command runs."""
+    module, _, name = target.partition(":")
+
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -547,18 +597,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             _stderr(f"  {problem}")
         return EXIT_ERROR
-    except (CliError, cli_store.CommandError, sync.SyncError, BitrixError, StoreError) as error:
-        _stderr(f"error: {error}")
-        return EXIT_ERROR
     except KeyboardInterrupt:
         _stderr("interrupted; nothing more was sent. Running the command again is safe.")
         return EXIT_ERROR
     except Exception as error:  # never a traceback for users; the message names the failure
-        _stderr(
-            f"error: unexpected {type(error).__name__}: {redact(str(error))}. "
-            "Please report it; rerunning is safe."
-        )
+        return _failed(error)
+
+
+# The errors told to the user as they are. A class whose module was never imported cannot have been
+# raised, so the modules are not imported to name them (a template error would pay for them).
+_USER_ERRORS = (
+    ("b24app.cli_store", "CommandError"),
+    ("b24app.sync", "SyncError"),
+    ("b24app.bitrix.errors", "BitrixError"),
+    ("b24app.store.errors", "StoreError"),
+)
+
+
+def _failed(error: Exception) -> int:
+    """One line for an error: the user's own, or an unexpected one (never a traceback)."""
+    loaded = [sys.modules.get(module) for module, _ in _USER_ERRORS]
+    kinds = tuple(getattr(m, name) for m, (_, name) in zip(loaded, _USER_ERRORS, strict=True) if m)
+    if isinstance(error, (CliError, *kinds)):
+        _stderr(f"error: {error}")
         return EXIT_ERROR
+    from b24app.bitrix.secrets import redact
+
+    _stderr(
+        f"error: unexpected {type(error).__name__}: {redact(str(error))}. "
+        "Please report it; rerunning is safe."
+    )
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -21,23 +21,6 @@ from b24app.store import NotFound
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
-def add_commands(sub) -> None:
-    p = sub.add_parser("journal", help="an installed portal's runs: plans, applies, rollbacks")
-    p.add_argument("portal", metavar="PORTAL", help="the portal's domain or member_id")
-    p.add_argument("--limit", type=int, default=50, help="how many runs, newest first (default 50)")
-    p.add_argument("--json", action="store_true", help="print the runs as JSON")
-    p.set_defaults(func=cmd_journal)
-
-    p = sub.add_parser("rollback", help="bring a portal's lists back to the state before one of its runs")
-    p.add_argument("run", metavar="RUN", type=int, help="the run's id (see b24app journal PORTAL)")
-    p.add_argument("--yes", action="store_true", help="apply without asking")
-    p.add_argument("--force", action="store_true", help="accept a prune above the safety threshold")
-    p.add_argument("--json", action="store_true", help="print the plan and the result as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--no-color", action="store_true", help="no colours")
-    p.set_defaults(func=cmd_rollback)
-
-
 def cmd_journal(args) -> int:
     if args.limit < 1:
         raise cli_store.CommandError("--limit must be at least 1")

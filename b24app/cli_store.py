@@ -13,16 +13,18 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from b24app.bitrix import connect
 from b24app.bitrix.client import Client
 from b24app.bitrix.portals import register_resolver, unregister_resolver
-from b24app.portal_access import PortalUnavailable, StoreResolver, connect_installed
-from b24app.store import NotFound, Portal, RunKind, RunOutcome, Settings, SettingsError, Store, StoreError
-from b24app.store.settings import DATABASE_FILE, DEFAULT_INSTANCE
+from b24app.store import NotFound, Portal, RunKind, RunOutcome, StoreError
+
+if TYPE_CHECKING:
+    from b24app.store import Settings, Store
+
+# SQLAlchemy, Alembic and the store's settings are imported only where the store is opened: a webhook
+# URL never needs them (tests/unit/test_layering.py checks what the command line imports).
 
 TEMPLATE_SUFFIX = ".yaml"
 
@@ -47,6 +49,8 @@ class Target:
 
 
 def store_configured(environ: os._Environ | dict = os.environ) -> bool:
+    from b24app.store.settings import DATABASE_FILE, DEFAULT_INSTANCE
+
     if environ.get("DATABASE_URL", "").strip() or environ.get("B24APP_INSTANCE", "").strip():
         return True
     return (Path.cwd() / DEFAULT_INSTANCE / DATABASE_FILE).exists()
@@ -54,6 +58,10 @@ def store_configured(environ: os._Environ | dict = os.environ) -> bool:
 
 @contextlib.contextmanager
 def opened_store() -> Iterator[tuple[Store, Settings]]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from b24app.store import Settings, SettingsError, Store
+
     try:
         settings = Settings.from_env(os.environ)
         store = Store.open(settings)
@@ -77,6 +85,8 @@ def target(ref: str, source: str, **client_options: Any) -> Iterator[Target]:
     if "/" in ref or not store_configured():
         yield Target(_connect(ref, source, **client_options))
         return
+    from b24app.portal_access import PortalUnavailable, StoreResolver, connect_installed
+
     with opened_store() as (store, settings):
         resolver = StoreResolver(store, settings)
         register_resolver(resolver)

@@ -25,13 +25,13 @@ from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
 from b24app.core.changes import Plan, PlanOptions
 from b24app.core.model import Template
+from b24app.fleet_defaults import DEFAULT_CONCURRENCY
 from b24app.lock import FileLock, PortalBusy
 from b24app.outcome import ApplyResult
 from b24app.outcome import Outcome as ApplyOutcome
 from b24app.progress import ProgressEvent
 from b24app.store import RunKind, RunOutcome, StoreError
 
-DEFAULT_CONCURRENCY = 8
 COUNTS = ("create", "update", "delete", "blocked")
 
 

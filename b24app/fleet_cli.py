@@ -16,11 +16,11 @@ import os
 import sys
 from pathlib import Path
 
-from b24app import console_fleet
 from b24app.cli_store import CommandError
 from b24app.core.changes import PlanOptions
 from b24app.core.model import Template
-from b24app.fleet import DEFAULT_CONCURRENCY, Fleet, FleetPlan, PortalRef, installed_portals
+from b24app.fleet import Fleet, FleetPlan, PortalRef, installed_portals
+from b24app.fleet_defaults import DEFAULT_CONCURRENCY
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -81,6 +81,8 @@ def _fleet(args, template: Template, which: dict, options: PlanOptions) -> Fleet
 
 
 def _display(args, out, total: int, what: str):
+    from b24app import console_fleet  # rich: loaded for a fleet run only
+
     if sys.stdout.isatty() and not args.quiet and not args.json:
         return console_fleet.LiveProgress(out, total, what)
     return console_fleet.LineProgress(args.quiet)
@@ -98,6 +100,8 @@ def _make_plan(args, fleet: Fleet, out) -> FleetPlan:
 
 
 def cmd_fleet_plan(args, template: Template, which: dict, options: PlanOptions) -> int:
+    from b24app import console_fleet  # rich: loaded for a fleet run only
+
     fleet = _fleet(args, template, which, options)
     out = console_fleet.make_console(_color(args))
     plan = _make_plan(args, fleet, out)
@@ -112,6 +116,8 @@ def cmd_fleet_plan(args, template: Template, which: dict, options: PlanOptions) 
 
 
 def cmd_fleet_apply(args, template: Template, which: dict, options: PlanOptions) -> int:
+    from b24app import console_fleet  # rich: loaded for a fleet run only
+
     if args.canary < 0:
         raise CommandError("--canary must be 0 or more")
     fleet = _fleet(args, template, which, options)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +113,30 @@ def test_the_core_speaks_template_terms_not_the_wire():
     }
     bad = {file: names & wire for file, names in strings_of("b24app/core").items() if names & wire}
     assert bad == {}
+
+
+HEAVY = {"sqlalchemy", "alembic", "flask", "rich", "huey", "waitress", "authlib", "cryptography"}
+
+
+def heavy_modules_after(code: str) -> list[str]:
+    """The heavy libraries a fresh interpreter holds after ``code`` (a subprocess: this one has them)."""
+    script = f"import sys\n{code}\nprint(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """Building the parser (every command, the serve plugin too) imports no store, web or fleet library:
+    `b24app validate` answers at once; each command imports its own when it runs."""
+    assert heavy_modules_after("import b24app.cli; b24app.cli.build_parser()") == []
+
+
+def test_a_webhook_plan_needs_no_database(tmp_path):
+    """Only a --portal that is not a URL opens the store; a webhook's plan imports no SQLAlchemy."""
+    code = (
+        "from b24app import cli\n"
+        "with cli._target('https://example.bitrix24.ru/rest/1/abc123/') as target: pass"
+    )
+    assert heavy_modules_after(code) == []
