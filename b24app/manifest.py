@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from b24app.bitrix.auth import checked_url
-
 MANIFEST_ENV = "B24APP_MANIFEST"
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "install.json"
 LANGUAGES = ("en", "ru")
@@ -65,6 +63,8 @@ class Manifest:
 
     def urls(self, public_url: str, registration: str) -> AppUrls:
         """The registration's URLs under ``public_url`` (https, or http on loopback)."""
+        from b24app.bitrix.auth import checked_url  # the HTTP stack: not for the command line's start
+
         parts = checked_url(public_url, "the public URL (B24APP_PUBLIC_URL)")
         if parts.query or parts.fragment:
             raise ValueError("the public URL (B24APP_PUBLIC_URL) must not have a query or a fragment")
