@@ -24,15 +24,17 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from b24app import sync
 from b24app.bitrix.addresses import AddressPolicy
 from b24app.bitrix.callbacks import CallbackRefused, parse_frame
-from b24app.bitrix.errors import BitrixError
+from b24app.bitrix.errors import AuthError, BitrixError
+from b24app.bitrix.oauthflow import parse_authorization_reply
 from b24app.bitrix.verify import is_admin, portal_client, same_secret, verify_token
 from b24app.core.changes import Plan
 from b24app.core.dump import dump_template
 from b24app.core.limits import MAX_TEMPLATE_BYTES
 from b24app.core.render import render_html
 from b24app.core.template import Problem, TemplateError, load_template
+from b24app.portal_access import PortalUnavailable, connect_installed
 from b24app.store import NotFound, Portal, PortalState, Settings, Store
-from handlers import i18n
+from handlers import i18n, reconnect
 from handlers.install import bx24_script_url
 from handlers.security import (
     PageRefused,
@@ -150,7 +152,56 @@ def frame(slug: str):
         logger.warning("frame POST: reading %s failed: %s", portal.domain, failure)
         error = "portal_unreachable"
     user = PageUser(portal.id, slug, verified.user_id, admin, lang)
+    if _store().tokens.load(portal.id) is None:
+        error = "reconnect_needed"
     return _page(user, portal, chosen=chosen, problems=problems, plan=plan, error=error)
+
+
+# -- reconnecting a portal whose refresh token died -----------------------------------------------
+
+
+@bp.get("/")
+def reconnect_callback(slug: str):
+    """The portal's redirect after the admin authorised b24app again (``code`` and ``state``)."""
+    lang = _language_of(request.args.get("member_id"))
+    try:
+        reply = parse_authorization_reply(request.query_string)
+        portal = reconnect.complete(_store(), _settings(), slug, reply)
+    except CallbackRefused as error:
+        logger.info("reconnect refused: %s", error.reason)
+        return _refusal("reconnect_bad_state", 400, lang)
+    except reconnect.ReconnectFailed as refused:
+        logger.info("reconnect refused: %s", refused.reason)
+        return _refusal(refused.reason, refused.status, lang)
+    except BitrixError as failure:
+        logger.warning("reconnect: the OAuth server refused the code: %s", failure)
+        return _refusal("reconnect_code_refused", 403, lang)
+    logger.info("portal %s reconnected", portal.id)
+    text = i18n.catalogue(portal.language)
+    body = render_template(
+        "b24app/reconnected.html", t=text, lang=i18n.language(portal.language), bx24=None, slug=slug,
+        portal_url=portal_origin(portal.client_endpoint) + "/",
+    )
+    return _with_headers(Response(body, mimetype="text/html"), None)
+
+
+def _language_of(member_id: str | None) -> str:
+    """The language of the portal a redirect names (only to speak its language; nothing is trusted)."""
+    try:
+        return i18n.language(_store().portals.get(member_id).language) if member_id else "en"
+    except NotFound:
+        return "en"
+
+
+def _dead_tokens(portal: Portal, failure: Exception) -> bool:
+    """True (and the dead pair forgotten) when the stored tokens cannot be used: press Reconnect."""
+    if isinstance(failure, PortalUnavailable):
+        return True
+    if isinstance(failure, AuthError) and failure.code.lower() == "invalid_grant":
+        _store().tokens.delete(portal.id)
+        _store().events.record(reconnect.EVENT, "tokens_dead", portal_id=portal.id)
+        return True
+    return False
 
 
 def _installed_portal(slug: str, member_id: str):
@@ -209,6 +260,17 @@ def plan_view(user: PageUser, portal: Portal):
     return _planned(user, portal, chosen, problems)
 
 
+@bp.post("/reconnect")
+@_guarded
+def reconnect_view(user: PageUser, portal: Portal):
+    """The link that opens the portal's consent page in the top window (admins only)."""
+    if not user.admin:
+        return _refusal("refused_not_admin", 403, user.lang, portal)
+    url = reconnect.start_url(_store(), _settings(), portal, user.user_id)
+    _store().events.record(reconnect.EVENT, "started", portal_id=portal.id, detail=f"user {user.user_id}")
+    return _page(user, portal, view="reconnect", authorize_url=url)
+
+
 @bp.post("/apply")
 @_guarded
 def apply_view(user: PageUser, portal: Portal):
@@ -258,9 +320,10 @@ def export_view(user: PageUser, portal: Portal):
         return _page(user, portal, notice="export_exists", export_name=name, confirm_overwrite=True)
     try:
         template, _, warnings = sync.export(_installed_client(portal))
-    except BitrixError as failure:
+    except (BitrixError, PortalUnavailable) as failure:
         logger.warning("export of %s failed: %s", portal.domain, failure)
-        return _page(user, portal, error="portal_unreachable")
+        error = "reconnect_needed" if _dead_tokens(portal, failure) else "portal_unreachable"
+        return _page(user, portal, error=error)
     text = dump_template(template, header=f"Exported from {portal.domain} by b24app (page)")
     _write_atomically(library, target, text)
     logger.info("portal %s exported to the library as %s", portal.id, name)
@@ -331,8 +394,6 @@ def _write_atomically(folder: Path, target: Path, text: str) -> None:
 
 
 def _installed_client(portal: Portal):
-    from b24app.portal_access import connect_installed
-
     return connect_installed(_store(), _settings(), portal)
 
 
@@ -354,9 +415,10 @@ def _planned(user: PageUser, portal: Portal, chosen: Chosen | None, problems: li
         return _page(user, portal, chosen=chosen, problems=error.problems, notice=notice)
     try:
         plan, _ = sync.make_plan(_installed_client(portal), template)
-    except BitrixError as failure:
+    except (BitrixError, PortalUnavailable) as failure:
         logger.warning("planning %s failed: %s", portal.domain, failure)
-        return _page(user, portal, chosen=chosen, error="portal_unreachable", notice=notice)
+        error = "reconnect_needed" if _dead_tokens(portal, failure) else "portal_unreachable"
+        return _page(user, portal, chosen=chosen, error=error, notice=notice)
     return _page(user, portal, chosen=chosen, plan=plan, notice=notice)
 
 
