@@ -43,6 +43,7 @@ from handlers.security import (
     check_same_origin,
     page_headers,
     portal_origin,
+    refusal_headers,
 )
 
 logger = logging.getLogger("b24app.page")
@@ -508,7 +509,7 @@ def _with_headers(response: Response, portal: Portal | None) -> Response:
         origin = portal_origin(portal.client_endpoint)
         response.headers.update(page_headers(origin, _bx24(portal)))
     else:
-        response.headers.update(page_headers("'none'", "'none'"))
+        response.headers.update(refusal_headers(_settings().allow_loopback))
     return response
 
 

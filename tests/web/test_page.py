@@ -80,7 +80,7 @@ def test_the_page_may_be_framed_only_by_its_portal(env):
     answer = frame_post(client, portal)
     policy = answer.headers["Content-Security-Policy"]
     origin = portal.handle.base_url.rstrip("/")
-    assert f"frame-ancestors {origin}" in policy
+    assert policy.endswith(f"frame-ancestors {origin}")  # that portal only: no scheme, no other site
     bx24 = portal.settings.oauth_url + "/api/v1/"
     assert "default-src 'self'" in policy and f"script-src 'self' {bx24};" in policy
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
@@ -104,6 +104,16 @@ def test_a_forged_frame_post_is_refused(env, forgery):
     page = answer.get_data(as_text=True)
     assert 'class="plan"' not in page and "page_token" not in page
     assert nothing_recorded(portal.store, portal.portal_id)
+
+
+def test_a_refusal_for_an_unknown_portal_may_be_framed_by_any_https_site(env):
+    client, portal, _ = env
+    answer = frame_post(client, portal, fields={"member_id": "unknownmember0123"})
+    policy = answer.headers["Content-Security-Policy"]
+    ancestors = policy.split("frame-ancestors ", 1)[1]
+    assert ancestors.split()[0] == "https:" and "'none'" not in ancestors  # the portal shows the reason
+    assert "default-src 'self'" in policy and "form-action 'self'" in policy
+    assert "<form" not in answer.get_data(as_text=True)  # no data, no action
 
 
 def test_a_token_of_another_portal_is_refused(env):
