@@ -13,6 +13,7 @@ a log line or the HTML, except the page token in hidden fields.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -288,7 +289,7 @@ def apply_view(user: PageUser, portal: Portal):
         return _planned(user, portal, chosen, problems, notice="run_since")
     run_id = _jobs().submit_apply(portal.id, chosen.name or "", chosen.text, checksum, _who(user))
     logger.info("apply run %s submitted for portal %s", run_id, portal.id)
-    return _run_page(user, portal, run_id)
+    return _run_page(user, portal, run_id, pasted=None if chosen.name else chosen.text)
 
 
 @bp.post("/run")
@@ -303,7 +304,7 @@ def run_view(user: PageUser, portal: Portal):
         except PageRefused as refused:
             return jsonify(error=refused.reason), refused.status
         return jsonify(state=status.state, progress=list(status.progress), done=_finished(status))
-    return _run_page(user, portal, int(run_id))
+    return _run_page(user, portal, int(run_id), pasted=request.form.get("template_text"))
 
 
 @bp.post("/export")
@@ -440,26 +441,36 @@ def _finished(status) -> bool:
     return status.state in ("done", "failed")
 
 
-def _run_page(user: PageUser, portal: Portal, run_id: int):
+def _run_page(user: PageUser, portal: Portal, run_id: int, pasted: str | None = None):
     try:
         status = _run_status(portal, run_id)
     except PageRefused as refused:
         return _refusal(refused.reason, refused.status, user.lang, portal)
     run = _store().runs.get(run_id)
-    new_plan = chosen = None
-    if _finished(status) and run.outcome.value == "refused" and user.admin and run.template_name:
-        chosen, problems = _read_library(run.template_name)
-        if chosen is not None and not problems:
-            try:
-                new_plan, _ = sync.make_plan(
-                    _installed_client(portal), load_template(chosen.text, chosen.source)
-                )
-            except (BitrixError, TemplateError):
-                new_plan = None
+    chosen = _run_template(run, pasted)
+    new_plan = None
+    if _finished(status) and run.outcome.value == "refused" and user.admin and chosen is not None:
+        try:
+            new_plan, _ = sync.make_plan(_installed_client(portal), load_template(chosen.text, chosen.source))
+        except (BitrixError, TemplateError, PortalUnavailable):
+            new_plan = None
     return _page(
         user, portal, view="run", run=run, status=status, finished=_finished(status),
         plan=new_plan, chosen=chosen,
     )
+
+
+def _run_template(run, pasted: str | None) -> Chosen | None:
+    """The run's template: from the library by name, or the pasted text the page carries along
+    (only when it is the very text the run used: its hash is the run's)."""
+    if run.template_name:
+        chosen, problems = _read_library(run.template_name)
+        return None if problems else chosen
+    if pasted and len(pasted.encode("utf-8")) <= MAX_TEMPLATE_BYTES:
+        chosen = Chosen(None, pasted.replace("\r\n", "\n"))
+        if run.template_hash and hmac.compare_digest(chosen.digest, run.template_hash):
+            return chosen
+    return None
 
 
 # -- rendering -----------------------------------------------------------------------------------
