@@ -1,4 +1,7 @@
-"""Every sentence of the in-portal page, in English and Russian: one dictionary per language.
+"""Every sentence of the web pages, in English and Russian: one dictionary per language.
+
+The in-portal page's (no prefix), the installer's (``install_``) and the plan's
+(``plan_``: :func:`b24app.core.render.render_html` takes them as a mapping, so the core stays pure).
 
 The page's language is the portal's ``LANG`` (``ru`` → Russian; anything else → English).
 tests/web/test_i18n.py checks that both dictionaries have the same keys and that every key the
@@ -95,6 +98,23 @@ EN = {
     "reconnect_replayed": "This reconnect link was already used; press Reconnect in b24app again.",
     "reconnect_other_portal": "The authorisation came from another portal than the one being reconnected.",
     "reconnect_code_refused": "Bitrix24 refused the authorisation code; press Reconnect in b24app again.",
+    # the installer (handlers/install.py)
+    "install_title": "Install b24app",
+    "install_intro": "b24app keeps this portal's CRM reference lists in line with a template.",
+    "install_manages": "It manages these lists (only when you apply a plan you have seen):",
+    "install_list_leads": "lead statuses and sources",
+    "install_list_deals": "deal pipelines and their stages",
+    "install_list_smart": "smart processes and their stages",
+    "install_list_other": "other CRM reference lists (contact types, industries, …)",
+    "install_events": "It listens to these portal events",
+    "install_scopes": "Permissions it uses",
+    "install_template": "Template for this portal",
+    "install_none": "choose later",
+    "install_empty": "The server's template library is empty; choose a template later in the app.",
+    "install_finish": "Finish installation",
+    "install_bind_error": "Warning",
+    "install_done": "b24app is installed.",
+    "install_assigned": "Template",
     # the plan's own sentences (b24app.core.render.render_html)
     "plan_portal": "Portal {domain}",
     "plan_summary": "Plan: {create} to create, {update} to update, {delete} to delete, {blocked} blocked.",
@@ -102,6 +122,44 @@ EN = {
     "plan_unsafe": "Unsafe: {reason}",
     "plan_forced": "Forced past the safety limit: {reason}",
     "plan_colour": "colour {value}",
+    "plan_nothing": "none",
+    "plan_blocked": "blocked: {reason}",
+    "plan_process_created": "{key} with {count} pipeline(s)",
+    "plan_pipeline_created": "{key} with {count} stages",
+    "plan_sort": "sort {value}",
+    "plan_semantics_success": "success",
+    "plan_semantics_failure": "failure",
+    "plan_key_pipeline": "pipeline",
+    "plan_key_type": "type",
+    "plan_refusal": "{label}: {deletions} of {size} would be deleted ({percent} %, more than {limit} %)",
+    "plan_field_name": "name",
+    "plan_field_sort": "sort",
+    "plan_field_color": "colour",
+    "plan_field_semantics": "semantics",
+    "plan_field_title": "title",
+    "plan_field_default": "default",
+    "plan_field_key": "key",
+    "plan_new": "new",
+    "plan_title_lead_stages": "lead stages",
+    "plan_title_quote_stages": "quote stages",
+    "plan_title_document_stages": "document stages",
+    "plan_title_sources": "sources",
+    "plan_title_contact_types": "contact types",
+    "plan_title_company_types": "company types",
+    "plan_title_number_of_employees": "number of employees",
+    "plan_title_industries": "industries",
+    "plan_title_deal_types": "deal types",
+    "plan_title_honorifics": "honorifics",
+    "plan_title_call_statuses": "call statuses",
+    "plan_title_deal_stages": "deal stages",
+    "plan_title_invoice_stages": "invoice stages",
+    "plan_title_smart-process_stages": "smart-process stages",
+    "plan_title_deal_pipeline": "deal pipeline",
+    "plan_title_invoice_pipeline": "invoice pipeline",
+    "plan_title_invoice_pipelines": "invoice pipelines",
+    "plan_title_smart-process_pipeline": "smart-process pipeline",
+    "plan_title_smart_process": "smart process",
+    "plan_title_pipeline": "pipeline",
 }
 
 RU = {
@@ -192,12 +250,66 @@ RU = {
     "reconnect_replayed": "Эта ссылка подключения уже использована; нажмите «Подключить заново» в b24app ещё раз.",
     "reconnect_other_portal": "Авторизация пришла с другого портала, а не с подключаемого.",
     "reconnect_code_refused": "Битрикс24 отклонил код авторизации; нажмите «Подключить заново» в b24app ещё раз.",
+    "install_title": "Установка b24app",
+    "install_intro": "b24app приводит справочники CRM этого портала в соответствие с шаблоном.",
+    "install_manages": "Приложение управляет списками (только когда вы применяете показанный план):",
+    "install_list_leads": "статусы и источники лидов",
+    "install_list_deals": "воронки сделок и их стадии",
+    "install_list_smart": "смарт-процессы и их стадии",
+    "install_list_other": "прочие справочники CRM (типы контактов, сферы деятельности, …)",
+    "install_events": "Приложение подписывается на события портала",
+    "install_scopes": "Используемые права",
+    "install_template": "Шаблон для этого портала",
+    "install_none": "выбрать позже",
+    "install_empty": "Библиотека шаблонов на сервере пуста; шаблон можно выбрать позже в приложении.",
+    "install_finish": "Завершить установку",
+    "install_bind_error": "Внимание",
+    "install_done": "b24app установлено.",
+    "install_assigned": "Шаблон",
     "plan_portal": "Портал {domain}",
     "plan_summary": "План: создать {create}, изменить {update}, удалить {delete}, заблокировано {blocked}.",
     "plan_none": "Различий нет: портал соответствует шаблону.",
     "plan_unsafe": "Опасно: {reason}",
     "plan_forced": "Пределы безопасности превышены принудительно: {reason}",
     "plan_colour": "цвет {value}",
+    "plan_nothing": "нет",
+    "plan_blocked": "заблокировано: {reason}",
+    "plan_process_created": "{key}, воронок: {count}",
+    "plan_pipeline_created": "{key}, стадий: {count}",
+    "plan_sort": "сортировка {value}",
+    "plan_semantics_success": "успех",
+    "plan_semantics_failure": "провал",
+    "plan_key_pipeline": "воронка",
+    "plan_key_type": "тип",
+    "plan_refusal": "{label}: удалилось бы {deletions} из {size} ({percent} %, больше {limit} %)",
+    "plan_field_name": "название",
+    "plan_field_sort": "сортировка",
+    "plan_field_color": "цвет",
+    "plan_field_semantics": "семантика",
+    "plan_field_title": "заголовок",
+    "plan_field_default": "по умолчанию",
+    "plan_field_key": "ключ",
+    "plan_new": "новая",
+    "plan_title_lead_stages": "стадии лидов",
+    "plan_title_quote_stages": "стадии предложений",
+    "plan_title_document_stages": "стадии документов",
+    "plan_title_sources": "источники",
+    "plan_title_contact_types": "типы контактов",
+    "plan_title_company_types": "типы компаний",
+    "plan_title_number_of_employees": "количество сотрудников",
+    "plan_title_industries": "сферы деятельности",
+    "plan_title_deal_types": "типы сделок",
+    "plan_title_honorifics": "обращения",
+    "plan_title_call_statuses": "статусы обзвона",
+    "plan_title_deal_stages": "стадии сделок",
+    "plan_title_invoice_stages": "стадии счетов",
+    "plan_title_smart-process_stages": "стадии смарт-процессов",
+    "plan_title_deal_pipeline": "воронка сделок",
+    "plan_title_invoice_pipeline": "воронка счетов",
+    "plan_title_invoice_pipelines": "воронки счетов",
+    "plan_title_smart-process_pipeline": "воронка смарт-процесса",
+    "plan_title_smart_process": "смарт-процесс",
+    "plan_title_pipeline": "воронка",
 }
 
 CATALOGUES = {"en": EN, "ru": RU}
@@ -211,6 +323,17 @@ def language(lang: str | None) -> str:
 
 def catalogue(lang: str | None) -> dict[str, str]:
     return CATALOGUES[language(lang)]
+
+
+INSTALL_LISTS = ("leads", "deals", "smart", "other")
+
+
+def installer_words(lang: str) -> dict:
+    """The installer's sentences (``install_`` keys without the prefix) and its ``lists``."""
+    text = catalogue(lang)
+    words: dict = {k.removeprefix("install_"): v for k, v in text.items() if k.startswith("install_")}
+    words["lists"] = [text[f"install_list_{name}"] for name in INSTALL_LISTS]
+    return words
 
 
 def plan_words(text: dict[str, str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ and on PostgreSQL.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
@@ -73,6 +74,22 @@ def test_the_page_speaks_the_portal_language(env):
     page = frame_post(client, portal, query={"LANG": "en"}).get_data(as_text=True)
     assert "You administer this portal" in page and "Plan: " in page
     assert "Вы администратор" not in page
+
+
+def test_a_russian_plan_page_says_nothing_in_english(env, box):
+    from tests.web.test_i18n import english_phrases
+
+    client, portal, _ = env
+    hook = box.add_webhook(0, 1, ["crm"])
+    rows = requests.post(hook + "crm.status.list.json", data={"filter[ENTITY_ID]": "SOURCE"}, timeout=10)
+    requests.post(
+        hook + "crm.status.update.json", data={"id": rows.json()["result"][0]["ID"], "fields[SORT]": "7"}, timeout=10
+    ).raise_for_status()  # an update line as well as creates
+    text = Form(frame_post(client, portal).get_data(as_text=True)).text
+    assert "Что изменится" in text and "сортировка 30 -> 40" in text and "воронка сделок" in text
+    english = english_phrases()
+    assert {"to create", "sort", "deal pipeline", "Template"} <= english  # the check reads the catalogue
+    assert sorted(p for p in english if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", text)) == []
 
 
 def test_the_page_may_be_framed_only_by_its_portal(env):
