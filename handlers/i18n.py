@@ -63,6 +63,15 @@ EN = {
     "template_not_utf8": "The template is not UTF-8 text.",
     "template_none": "Choose a template, paste one or upload one.",
     "portal_unreachable": "The portal could not be read just now; open the page again in a minute.",
+    "no_crm_access": (
+        "Your Bitrix24 account has no access to the CRM settings, so b24app cannot read this portal's "
+        "reference lists for you. Ask a portal administrator to open b24app, or to give you the "
+        "\"CRM settings\" permission (CRM → Settings → Access permissions)."
+    ),
+    "no_crm_access_app": (
+        "The account b24app was connected with has no access to the CRM settings any more. A portal "
+        "administrator should press Reconnect with an account that has it."
+    ),
     "refused": "b24app cannot show this page",
     "refused_payload": "The portal's request is malformed.",
     "refused_unknown_portal": "This portal has not installed b24app (or under another registration).",
@@ -215,6 +224,15 @@ RU = {
     "template_not_utf8": "Шаблон не в кодировке UTF-8.",
     "template_none": "Выберите шаблон, вставьте или загрузите его.",
     "portal_unreachable": "Не удалось прочитать портал; откройте страницу снова через минуту.",
+    "no_crm_access": (
+        "У вашей учётной записи Битрикс24 нет доступа к настройкам CRM, поэтому b24app не может прочитать "
+        "справочники портала от вашего имени. Попросите администратора портала открыть b24app или выдать "
+        "вам право «Настройки CRM» (CRM → Настройки → Права доступа)."
+    ),
+    "no_crm_access_app": (
+        "У учётной записи, через которую подключён b24app, больше нет доступа к настройкам CRM. "
+        "Администратор портала должен нажать «Подключить заново» под учётной записью с этим доступом."
+    ),
     "refused": "b24app не может показать эту страницу",
     "refused_payload": "Запрос портала составлен неверно.",
     "refused_unknown_portal": "Этот портал не установил b24app (или установил по другой регистрации).",

@@ -25,7 +25,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from b24app import sync
 from b24app.bitrix.addresses import AddressPolicy
 from b24app.bitrix.callbacks import CallbackRefused, parse_frame
-from b24app.bitrix.errors import AuthError, BitrixError
+from b24app.bitrix.errors import AccessDenied, AuthError, BitrixError
 from b24app.bitrix.oauthflow import parse_authorization_reply
 from b24app.bitrix.verify import is_admin, portal_client, same_secret, verify_token
 from b24app.core.changes import Plan
@@ -150,6 +150,9 @@ def frame(slug: str):
             admin = read.is_admin is True
         else:
             admin = is_admin(client)
+    except AccessDenied as failure:
+        logger.info("frame POST: user %s may not read the CRM of %s: %s", verified.user_id, portal.domain, failure)
+        error = "no_crm_access"
     except BitrixError as failure:
         logger.warning("frame POST: reading %s failed: %s", portal.domain, failure)
         error = "portal_unreachable"
@@ -193,6 +196,15 @@ def _language_of(member_id: str | None) -> str:
         return i18n.language(_store().portals.get(member_id).language) if member_id else "en"
     except NotFound:
         return "en"
+
+
+def _stored_failure(portal: Portal, failure: Exception) -> str:
+    """What the page says when a read with the portal's stored tokens failed (a catalogue key)."""
+    if _dead_tokens(portal, failure):
+        return "reconnect_needed"
+    if isinstance(failure, AccessDenied):
+        return "no_crm_access_app"
+    return "portal_unreachable"
 
 
 def _dead_tokens(portal: Portal, failure: Exception) -> bool:
@@ -324,8 +336,7 @@ def export_view(user: PageUser, portal: Portal):
         template, _, warnings = sync.export(_installed_client(portal))
     except (BitrixError, PortalUnavailable) as failure:
         logger.warning("export of %s failed: %s", portal.domain, failure)
-        error = "reconnect_needed" if _dead_tokens(portal, failure) else "portal_unreachable"
-        return _page(user, portal, error=error)
+        return _page(user, portal, error=_stored_failure(portal, failure))
     text = dump_template(template, header=f"Exported from {portal.domain} by b24app (page)")
     _write_atomically(library, target, text)
     logger.info("portal %s exported to the library as %s", portal.id, name)
@@ -419,8 +430,7 @@ def _planned(user: PageUser, portal: Portal, chosen: Chosen | None, problems: li
         plan, _ = sync.make_plan(_installed_client(portal), template)
     except (BitrixError, PortalUnavailable) as failure:
         logger.warning("planning %s failed: %s", portal.domain, failure)
-        error = "reconnect_needed" if _dead_tokens(portal, failure) else "portal_unreachable"
-        return _page(user, portal, chosen=chosen, error=error, notice=notice)
+        return _page(user, portal, chosen=chosen, error=_stored_failure(portal, failure), notice=notice)
     return _page(user, portal, chosen=chosen, plan=plan, notice=notice)
 
 

@@ -323,3 +323,30 @@ def test_a_run_of_another_portal_is_not_shown(env):
         )
         assert answer.status_code == 404
         assert "secret-template" not in answer.get_data(as_text=True)
+
+
+def test_a_user_without_crm_access_is_told_what_to_do(env):
+    client, portal, _ = env
+    answer = frame_post(client, portal, user_id=3)  # the sandbox's guest: no access to the CRM
+    text = Form(answer.get_data(as_text=True)).text
+    assert answer.status_code == 200
+    assert "не удалось прочитать" not in text.lower()
+    assert "нет доступа к настройкам CRM" in text and "администратор" in text
+    assert 'class="plan"' not in answer.get_data(as_text=True)
+
+
+def test_stored_tokens_of_an_account_without_crm_access_lead_to_reconnect(env, box):
+    from datetime import UTC, datetime
+
+    from b24app.store import TokenPair
+
+    client, portal, _ = env
+    app = box.oauth.live_app(portal.handle.name, portal.client_id)
+    guest = box.oauth.issue(app, 3)  # b24app connected with the guest's account (no CRM access)
+    expires = datetime.fromtimestamp(guest["expires"], UTC)
+    portal.store.tokens.save(portal.portal_id, TokenPair(guest["access_token"], guest["refresh_token"], expires))
+    page = frame_post(client, portal).get_data(as_text=True)
+    planned = submit(client, page, "choose", template_name="crm").get_data(as_text=True)
+    text = Form(planned).text
+    assert "больше нет доступа к настройкам CRM" in text and "reconnect" in Form(planned).forms
+    assert "не удалось прочитать" not in text.lower()
