@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 from b24app import sync
-from b24app.bitrix.errors import BitrixError, TransientError
+from b24app.bitrix.errors import TransientError
+from b24app.bitrix.ratelimit import LeakyBucket
 from b24app.cli import main
+from b24app.sandbox.server import Sandbox
 
 from .conftest import make_client
 
@@ -31,7 +31,8 @@ def test_500s_are_retried_and_the_apply_converges(sandbox, webhook, example):
 
 def test_rate_limit_storm_is_ridden_out(sandbox, webhook, example):
     sleeps = Sleeps()
-    client = make_client(webhook, sleep=sleeps)
+    # The client's own bucket waits after each 503 too: recorded, not slept (the retry policy is tested).
+    client = make_client(webhook, sleep=sleeps, bucket=LeakyBucket(rate=2.0, burst=50, sleep=Sleeps()))
     sandbox.set_faults(0, rate_storm=4)
     result = sync.apply(client, example)
     assert result.converged
@@ -62,17 +63,49 @@ def test_persistent_500s_give_up_with_advice_then_a_rerun_converges(sandbox, web
 
 
 def test_partial_failure_then_rerun_converges_without_duplicates(sandbox, webhook, example):
-    """Every third request fails for good; apply stops; a clean rerun converges with no duplicates."""
-    client = make_client(webhook, sleep=Sleeps(), max_attempts=1)
-    sandbox.set_faults(0, error500=0.34, seed=7)
-    with contextlib.suppress(BitrixError):
+    """The last write batch fails for good after the pipelines and the first batch of entries landed;
+    apply stops; a clean rerun converges with every pipeline once."""
+    clean_requests = _requests_of_a_clean_apply(example)  # the same template on another fresh portal
+    sent: list[str] = []
+
+    def fail_the_last_batch(method: str) -> None:
+        sent.append(method)
+        if len(sent) == clean_requests:
+            sandbox.set_faults(0, error500=1)
+
+    first, _ = sync.make_plan(make_client(webhook), example)
+    client = make_client(webhook, sleep=Sleeps(), max_attempts=1, on_request=fail_the_last_batch)
+    with pytest.raises(TransientError):
         sync.apply(client, example)
-    sandbox.clear_faults(0)
-    clean = make_client(webhook)
-    assert sync.apply(clean, example).converged
-    categories = clean.call("crm.category.list", {"entityTypeId": 2}).result["categories"]
+    assert len(sent) == clean_requests  # it stopped at the failed write batch
+    midway, _ = sync.make_plan(make_client(webhook), example)
+    landed = _deal_categories(webhook)
+    assert len(landed) == len(example.deal_pipelines.pipelines)  # the new pipelines were made ...
+    assert midway.has_changes  # ... and the stages only in part
+    assert len(midway.changes) < len(first.changes)
+    rerun = make_client(webhook)
+    result = sync.apply(rerun, example)
+    assert result.converged and not result.failed
+    assert sorted(_deal_categories(webhook)) == sorted(p.name for p in example.deal_pipelines.pipelines)
+    assert not sync.make_plan(rerun, example)[0].has_changes
+
+
+def _requests_of_a_clean_apply(template) -> int:
+    box = Sandbox(host="127.0.0.1", port=0, portals=1, lang="ru").start()
+    try:
+        client = make_client(box.portals[0].webhook_url)
+        assert sync.apply(client, template).converged
+        return client.requests_sent
+    finally:
+        box.stop()
+
+
+def _deal_categories(webhook: str) -> dict[str, int]:
+    client = make_client(webhook)
+    categories = client.call("crm.category.list", {"entityTypeId": 2}).result["categories"]
     names = [c["name"] for c in categories]
-    assert len(names) == len(set(names)) == len(example.deal_pipelines.pipelines)
+    assert len(names) == len(set(names)), names  # no pipeline twice
+    return {c["name"]: int(c["id"]) for c in categories}
 
 
 def test_garbage_answers_end_in_a_clear_error_then_a_rerun_converges(sandbox, webhook, example):

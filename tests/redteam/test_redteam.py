@@ -118,9 +118,18 @@ deal_pipelines:
     )
     code, out, err = run(capsys, "validate", str(template))
     assert code == 0, err
+    code, out, err = run(capsys, "plan", str(template), "--portal", hook)
+    assert code == 2, err
+    # The plan already says which stage and why, before the pipeline exists: C11 takes 18 characters.
+    blocked = "! NINETEEN_CHARS_XXXX blocked: id is 19 characters; the new pipeline will be C11 or later"
+    assert blocked in out, out
     code, out, err = run(capsys, "apply", str(template), "--portal", hook, "--yes")
-    # The template cannot be applied as written: say which stage and why, not just "left as shown".
-    assert "NINETEEN_CHARS_XXXX" in out + err, out + err
+    assert code == 0, err
+    assert "DEAL_STAGE_11) NINETEEN_CHARS_XXXX: id is 19 characters" in err, err
+    new = {c["name"]: c["id"] for c in rest(hook, "crm.category.list", {"entityTypeId": 2})["categories"]}
+    assert new["Длинные"] == 11
+    # The pipeline and its other stages were made; the stage Bitrix24 would refuse was not attempted.
+    assert set(stages(hook, "DEAL_STAGE_11")) == {"C11:NEW", "C11:WON", "C11:LOSE"}
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ known limitation, kept visible.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -131,6 +132,17 @@ deal_pipelines:
 """,
         encoding="utf-8",
     )
-    code, out, err = run(capsys, "plan", str(template), "--portal", hook)
-    # Which "Сервис" is meant cannot be known: say so (or block), do not pick one.
-    assert "2 deal pipelines" in out + err or 'named "Сервис"' in out + err, out + err
+    code, out, err = run(capsys, "plan", str(template), "--portal", hook, "--json")
+    # Which "Сервис" is meant cannot be known: a conflict, blocked with why, no pipeline picked.
+    assert code == 2, err  # not in sync while the conflict exists
+    data = json.loads(out)
+    assert data["conflicts"] == ['deal pipeline "Сервис"']
+    changes = data["changes"]
+    assert [(c["action"], c["target"], c["key"]) for c in changes] == [("blocked", "pipeline", "Сервис")]
+    assert changes[0]["reason"].startswith("conflict: 2 deal pipelines on the portal have this name")
+    code, out, err = run(capsys, "apply", str(template), "--portal", hook, "--yes")
+    assert code == 1 and "1 conflict(s)" in out, out + err
+    for category in rest(hook, "crm.category.list", {"entityTypeId": 2})["categories"]:
+        prefix = f"C{category['id']}:" if category["id"] else ""
+        entity = f"DEAL_STAGE_{category['id']}" if category["id"] else "DEAL_STAGE"
+        assert f"{prefix}DIAG" not in stages(hook, entity)  # neither "Сервис" was changed
