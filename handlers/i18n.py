@@ -1,4 +1,7 @@
-"""Every sentence of the in-portal page, in English and Russian: one dictionary per language.
+"""Every sentence of the web pages, in English and Russian: one dictionary per language.
+
+The in-portal page's (no prefix), the installer's (``install_``) and the plan's
+(``plan_``: :func:`b24app.core.render.render_html` takes them as a mapping, so the core stays pure).
 
 The page's language is the portal's ``LANG`` (``ru`` → Russian; anything else → English).
 tests/web/test_i18n.py checks that both dictionaries have the same keys and that every key the
@@ -60,6 +63,15 @@ EN = {
     "template_not_utf8": "The template is not UTF-8 text.",
     "template_none": "Choose a template, paste one or upload one.",
     "portal_unreachable": "The portal could not be read just now; open the page again in a minute.",
+    "no_crm_access": (
+        "Your Bitrix24 account has no access to the CRM settings, so b24app cannot read this portal's "
+        "reference lists for you. Ask a portal administrator to open b24app, or to give you the "
+        "\"CRM settings\" permission (CRM → Settings → Access permissions)."
+    ),
+    "no_crm_access_app": (
+        "The account b24app was connected with has no access to the CRM settings any more. A portal "
+        "administrator should press Reconnect with an account that has it."
+    ),
     "refused": "b24app cannot show this page",
     "refused_payload": "The portal's request is malformed.",
     "refused_unknown_portal": "This portal has not installed b24app (or under another registration).",
@@ -83,6 +95,36 @@ EN = {
     "kind_plan": "plan",
     "kind_apply": "apply",
     "kind_rollback": "rollback",
+    "reconnect_needed": "b24app has lost its access to this portal (its OAuth tokens died): reconnect it.",
+    "reconnect": "Reconnect",
+    "reconnect_ask_admin": "Ask a portal administrator to open b24app and press Reconnect.",
+    "reconnect_hint": "The portal asks you to allow b24app again, then brings you back here.",
+    "reconnect_go": "Open the portal's authorisation page",
+    "reconnected": "Reconnected",
+    "reconnected_hint": "b24app can reach this portal again.",
+    "back_to_portal": "Back to the portal",
+    "reconnect_bad_state": "This reconnect link is not valid; press Reconnect in b24app again.",
+    "reconnect_expired": "This reconnect link expired; press Reconnect in b24app again.",
+    "reconnect_replayed": "This reconnect link was already used; press Reconnect in b24app again.",
+    "reconnect_other_portal": "The authorisation came from another portal than the one being reconnected.",
+    "reconnect_code_refused": "Bitrix24 refused the authorisation code; press Reconnect in b24app again.",
+    # the installer (handlers/install.py)
+    "install_title": "Install b24app",
+    "install_intro": "b24app keeps this portal's CRM reference lists in line with a template.",
+    "install_manages": "It manages these lists (only when you apply a plan you have seen):",
+    "install_list_leads": "lead statuses and sources",
+    "install_list_deals": "deal pipelines and their stages",
+    "install_list_smart": "smart processes and their stages",
+    "install_list_other": "other CRM reference lists (contact types, industries, …)",
+    "install_events": "It listens to these portal events",
+    "install_scopes": "Permissions it uses",
+    "install_template": "Template for this portal",
+    "install_none": "choose later",
+    "install_empty": "The server's template library is empty; choose a template later in the app.",
+    "install_finish": "Finish installation",
+    "install_bind_error": "Warning",
+    "install_done": "b24app is installed.",
+    "install_assigned": "Template",
     # the plan's own sentences (b24app.core.render.render_html)
     "plan_portal": "Portal {domain}",
     "plan_summary": "Plan: {create} to create, {update} to update, {delete} to delete, {blocked} blocked.",
@@ -90,6 +132,44 @@ EN = {
     "plan_unsafe": "Unsafe: {reason}",
     "plan_forced": "Forced past the safety limit: {reason}",
     "plan_colour": "colour {value}",
+    "plan_nothing": "none",
+    "plan_blocked": "blocked: {reason}",
+    "plan_process_created": "{key} with {count} pipeline(s)",
+    "plan_pipeline_created": "{key} with {count} stages",
+    "plan_sort": "sort {value}",
+    "plan_semantics_success": "success",
+    "plan_semantics_failure": "failure",
+    "plan_key_pipeline": "pipeline",
+    "plan_key_type": "type",
+    "plan_refusal": "{label}: {deletions} of {size} would be deleted ({percent} %, more than {limit} %)",
+    "plan_field_name": "name",
+    "plan_field_sort": "sort",
+    "plan_field_color": "colour",
+    "plan_field_semantics": "semantics",
+    "plan_field_title": "title",
+    "plan_field_default": "default",
+    "plan_field_key": "key",
+    "plan_new": "new",
+    "plan_title_lead_stages": "lead stages",
+    "plan_title_quote_stages": "quote stages",
+    "plan_title_document_stages": "document stages",
+    "plan_title_sources": "sources",
+    "plan_title_contact_types": "contact types",
+    "plan_title_company_types": "company types",
+    "plan_title_number_of_employees": "number of employees",
+    "plan_title_industries": "industries",
+    "plan_title_deal_types": "deal types",
+    "plan_title_honorifics": "honorifics",
+    "plan_title_call_statuses": "call statuses",
+    "plan_title_deal_stages": "deal stages",
+    "plan_title_invoice_stages": "invoice stages",
+    "plan_title_smart-process_stages": "smart-process stages",
+    "plan_title_deal_pipeline": "deal pipeline",
+    "plan_title_invoice_pipeline": "invoice pipeline",
+    "plan_title_invoice_pipelines": "invoice pipelines",
+    "plan_title_smart-process_pipeline": "smart-process pipeline",
+    "plan_title_smart_process": "smart process",
+    "plan_title_pipeline": "pipeline",
 }
 
 RU = {
@@ -145,6 +225,15 @@ RU = {
     "template_not_utf8": "Шаблон не в кодировке UTF-8.",
     "template_none": "Выберите шаблон, вставьте или загрузите его.",
     "portal_unreachable": "Не удалось прочитать портал; откройте страницу снова через минуту.",
+    "no_crm_access": (
+        "У вашей учётной записи Битрикс24 нет доступа к настройкам CRM, поэтому b24app не может прочитать "
+        "справочники портала от вашего имени. Попросите администратора портала открыть b24app или выдать "
+        "вам право «Настройки CRM» (CRM → Настройки → Права доступа)."
+    ),
+    "no_crm_access_app": (
+        "У учётной записи, через которую подключён b24app, больше нет доступа к настройкам CRM. "
+        "Администратор портала должен нажать «Подключить заново» под учётной записью с этим доступом."
+    ),
     "refused": "b24app не может показать эту страницу",
     "refused_payload": "Запрос портала составлен неверно.",
     "refused_unknown_portal": "Этот портал не установил b24app (или установил по другой регистрации).",
@@ -168,12 +257,79 @@ RU = {
     "kind_plan": "план",
     "kind_apply": "применение",
     "kind_rollback": "откат",
+    "reconnect_needed": "b24app потерял доступ к порталу (OAuth-токены недействительны): подключите его заново.",
+    "reconnect": "Подключить заново",
+    "reconnect_ask_admin": "Попросите администратора портала открыть b24app и нажать «Подключить заново».",
+    "reconnect_hint": "Портал попросит снова разрешить доступ b24app и вернёт вас сюда.",
+    "reconnect_go": "Открыть страницу авторизации портала",
+    "reconnected": "Подключено заново",
+    "reconnected_hint": "b24app снова может работать с этим порталом.",
+    "back_to_portal": "Вернуться на портал",
+    "reconnect_bad_state": "Эта ссылка подключения недействительна; нажмите «Подключить заново» в b24app ещё раз.",
+    "reconnect_expired": "Срок ссылки подключения истёк; нажмите «Подключить заново» в b24app ещё раз.",
+    "reconnect_replayed": "Эта ссылка подключения уже использована; нажмите «Подключить заново» в b24app ещё раз.",
+    "reconnect_other_portal": "Авторизация пришла с другого портала, а не с подключаемого.",
+    "reconnect_code_refused": "Битрикс24 отклонил код авторизации; нажмите «Подключить заново» в b24app ещё раз.",
+    "install_title": "Установка b24app",
+    "install_intro": "b24app приводит справочники CRM этого портала в соответствие с шаблоном.",
+    "install_manages": "Приложение управляет списками (только когда вы применяете показанный план):",
+    "install_list_leads": "статусы и источники лидов",
+    "install_list_deals": "воронки сделок и их стадии",
+    "install_list_smart": "смарт-процессы и их стадии",
+    "install_list_other": "прочие справочники CRM (типы контактов, сферы деятельности, …)",
+    "install_events": "Приложение подписывается на события портала",
+    "install_scopes": "Используемые права",
+    "install_template": "Шаблон для этого портала",
+    "install_none": "выбрать позже",
+    "install_empty": "Библиотека шаблонов на сервере пуста; шаблон можно выбрать позже в приложении.",
+    "install_finish": "Завершить установку",
+    "install_bind_error": "Внимание",
+    "install_done": "b24app установлено.",
+    "install_assigned": "Шаблон",
     "plan_portal": "Портал {domain}",
     "plan_summary": "План: создать {create}, изменить {update}, удалить {delete}, заблокировано {blocked}.",
     "plan_none": "Различий нет: портал соответствует шаблону.",
     "plan_unsafe": "Опасно: {reason}",
     "plan_forced": "Пределы безопасности превышены принудительно: {reason}",
     "plan_colour": "цвет {value}",
+    "plan_nothing": "нет",
+    "plan_blocked": "заблокировано: {reason}",
+    "plan_process_created": "{key}, воронок: {count}",
+    "plan_pipeline_created": "{key}, стадий: {count}",
+    "plan_sort": "сортировка {value}",
+    "plan_semantics_success": "успех",
+    "plan_semantics_failure": "провал",
+    "plan_key_pipeline": "воронка",
+    "plan_key_type": "тип",
+    "plan_refusal": "{label}: удалилось бы {deletions} из {size} ({percent} %, больше {limit} %)",
+    "plan_field_name": "название",
+    "plan_field_sort": "сортировка",
+    "plan_field_color": "цвет",
+    "plan_field_semantics": "семантика",
+    "plan_field_title": "заголовок",
+    "plan_field_default": "по умолчанию",
+    "plan_field_key": "ключ",
+    "plan_new": "новая",
+    "plan_title_lead_stages": "стадии лидов",
+    "plan_title_quote_stages": "стадии предложений",
+    "plan_title_document_stages": "стадии документов",
+    "plan_title_sources": "источники",
+    "plan_title_contact_types": "типы контактов",
+    "plan_title_company_types": "типы компаний",
+    "plan_title_number_of_employees": "количество сотрудников",
+    "plan_title_industries": "сферы деятельности",
+    "plan_title_deal_types": "типы сделок",
+    "plan_title_honorifics": "обращения",
+    "plan_title_call_statuses": "статусы обзвона",
+    "plan_title_deal_stages": "стадии сделок",
+    "plan_title_invoice_stages": "стадии счетов",
+    "plan_title_smart-process_stages": "стадии смарт-процессов",
+    "plan_title_deal_pipeline": "воронка сделок",
+    "plan_title_invoice_pipeline": "воронка счетов",
+    "plan_title_invoice_pipelines": "воронки счетов",
+    "plan_title_smart-process_pipeline": "воронка смарт-процесса",
+    "plan_title_smart_process": "смарт-процесс",
+    "plan_title_pipeline": "воронка",
 }
 
 CATALOGUES = {"en": EN, "ru": RU}
@@ -187,6 +343,17 @@ def language(lang: str | None) -> str:
 
 def catalogue(lang: str | None) -> dict[str, str]:
     return CATALOGUES[language(lang)]
+
+
+INSTALL_LISTS = ("leads", "deals", "smart", "other")
+
+
+def installer_words(lang: str) -> dict:
+    """The installer's sentences (``install_`` keys without the prefix) and its ``lists``."""
+    text = catalogue(lang)
+    words: dict = {k.removeprefix("install_"): v for k, v in text.items() if k.startswith("install_")}
+    words["lists"] = [text[f"install_list_{name}"] for name in INSTALL_LISTS]
+    return words
 
 
 def plan_words(text: dict[str, str]) -> dict[str, str]:

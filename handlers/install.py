@@ -28,7 +28,7 @@ from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.eventbind import BindResult, bind_events
 from b24app.bitrix.verify import VerifiedPortal, portal_client, verified_tokens, verify_event, verify_frame
 from b24app.store import NotFound, Portal, PortalState, Registration, TokenPair
-from handlers import common
+from handlers import common, i18n
 from handlers.common import logger, refuse
 
 bp = Blueprint("install", __name__)
@@ -283,7 +283,7 @@ def _same_origin() -> bool:
 
 
 def _lang(value: str | None) -> str:
-    return "ru" if (value or "").lower().startswith("ru") else "en"
+    return i18n.language(value)
 
 
 def bx24_script_url(oauth_url: str) -> str:
@@ -301,7 +301,7 @@ def _page(source: str, verified: VerifiedPortal | None, *, origin: str | None = 
     script = bx24_script_url(common.settings().oauth_url)
     nonce = secrets.token_urlsafe(16)
     html = render_template_string(
-        source, t=TEXT[lang], lang=lang, manifest=manifest, script=script, nonce=nonce, **context
+        source, t=i18n.installer_words(lang), lang=lang, manifest=manifest, script=script, nonce=nonce, **context
     )
     response = Response(html, content_type="text/html; charset=utf-8")
     script_origin = "{0.scheme}://{0.netloc}".format(urlsplit(script))
@@ -313,49 +313,6 @@ def _page(source: str, verified: VerifiedPortal | None, *, origin: str | None = 
     response.headers["Referrer-Policy"] = "same-origin"  # no-referrer would make Origin "null"
     return response
 
-
-TEXT = {
-    "en": {
-        "title": "Install b24app",
-        "intro": "b24app keeps this portal's CRM reference lists in line with a template.",
-        "manages": "It manages these lists (only when you apply a plan you have seen):",
-        "lists": [
-            "lead statuses and sources",
-            "deal pipelines and their stages",
-            "smart processes and their stages",
-            "other CRM reference lists (contact types, industries, …)",
-        ],
-        "events": "It listens to these portal events",
-        "scopes": "Permissions it uses",
-        "template": "Template for this portal",
-        "none": "choose later",
-        "empty": "The server's template library is empty; choose a template later in the app.",
-        "finish": "Finish installation",
-        "bind_error": "Warning",
-        "done": "b24app is installed.",
-        "assigned": "Template",
-    },
-    "ru": {
-        "title": "Установка b24app",
-        "intro": "b24app приводит справочники CRM этого портала в соответствие с шаблоном.",
-        "manages": "Приложение управляет списками (только когда вы применяете показанный план):",
-        "lists": [
-            "статусы и источники лидов",
-            "воронки сделок и их стадии",
-            "смарт-процессы и их стадии",
-            "прочие справочники CRM (типы контактов, сферы деятельности, …)",
-        ],
-        "events": "Приложение подписывается на события портала",
-        "scopes": "Используемые права",
-        "template": "Шаблон для этого портала",
-        "none": "выбрать позже",
-        "empty": "Библиотека шаблонов на сервере пуста; шаблон можно выбрать позже в приложении.",
-        "finish": "Завершить установку",
-        "bind_error": "Внимание",
-        "done": "b24app установлено.",
-        "assigned": "Шаблон",
-    },
-}
 
 INSTALLER_PAGE = """<!DOCTYPE html>
 <html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ t.title }}</title></head>

@@ -13,6 +13,7 @@ a log line or the HTML, except the page token in hidden fields.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import re
@@ -24,16 +25,18 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from b24app import sync
 from b24app.bitrix.addresses import AddressPolicy
 from b24app.bitrix.callbacks import CallbackRefused, parse_frame
-from b24app.bitrix.errors import BitrixError
+from b24app.bitrix.errors import AccessDenied, AuthError, BitrixError
+from b24app.bitrix.oauthflow import parse_authorization_reply
 from b24app.bitrix.verify import is_admin, portal_client, same_secret, verify_token
 from b24app.core.changes import Plan
 from b24app.core.dump import dump_template
 from b24app.core.limits import MAX_TEMPLATE_BYTES
 from b24app.core.render import render_html
 from b24app.core.template import Problem, TemplateError, load_template
+from b24app.portal_access import PortalUnavailable, connect_installed
 from b24app.store import NotFound, Portal, PortalState, Settings, Store
 from b24app.template_files import library_resolver
-from handlers import i18n
+from handlers import i18n, reconnect
 from handlers.install import bx24_script_url
 from handlers.security import (
     PageRefused,
@@ -42,6 +45,7 @@ from handlers.security import (
     check_same_origin,
     page_headers,
     portal_origin,
+    refusal_headers,
 )
 
 logger = logging.getLogger("b24app.page")
@@ -147,6 +151,9 @@ def frame(slug: str):
             admin = read.is_admin is True
         else:
             admin = is_admin(client)
+    except AccessDenied as failure:
+        logger.info("frame POST: user %s may not read the CRM of %s: %s", verified.user_id, portal.domain, failure)
+        error = "no_crm_access"
     except BitrixError as failure:
         logger.warning("frame POST: reading %s failed: %s", portal.domain, failure)
         error = "portal_unreachable"
@@ -154,7 +161,65 @@ def frame(slug: str):
         problems = invalid.problems
         admin = is_admin(client)
     user = PageUser(portal.id, slug, verified.user_id, admin, lang)
+    if _store().tokens.load(portal.id) is None:
+        error = "reconnect_needed"
     return _page(user, portal, chosen=chosen, problems=problems, plan=plan, error=error)
+
+
+# -- reconnecting a portal whose refresh token died -----------------------------------------------
+
+
+@bp.get("/")
+def reconnect_callback(slug: str):
+    """The portal's redirect after the admin authorised b24app again (``code`` and ``state``)."""
+    lang = _language_of(request.args.get("member_id"))
+    try:
+        reply = parse_authorization_reply(request.query_string)
+        portal = reconnect.complete(_store(), _settings(), slug, reply)
+    except CallbackRefused as error:
+        logger.info("reconnect refused: %s", error.reason)
+        return _refusal("reconnect_bad_state", 400, lang)
+    except reconnect.ReconnectFailed as refused:
+        logger.info("reconnect refused: %s", refused.reason)
+        return _refusal(refused.reason, refused.status, lang)
+    except BitrixError as failure:
+        logger.warning("reconnect: the OAuth server refused the code: %s", failure)
+        return _refusal("reconnect_code_refused", 403, lang)
+    logger.info("portal %s reconnected", portal.id)
+    text = i18n.catalogue(portal.language)
+    body = render_template(
+        "b24app/reconnected.html", t=text, lang=i18n.language(portal.language), bx24=None, slug=slug,
+        portal_url=portal_origin(portal.client_endpoint) + "/",
+    )
+    return _with_headers(Response(body, mimetype="text/html"), None)
+
+
+def _language_of(member_id: str | None) -> str:
+    """The language of the portal a redirect names (only to speak its language; nothing is trusted)."""
+    try:
+        return i18n.language(_store().portals.get(member_id).language) if member_id else "en"
+    except NotFound:
+        return "en"
+
+
+def _stored_failure(portal: Portal, failure: Exception) -> str:
+    """What the page says when a read with the portal's stored tokens failed (a catalogue key)."""
+    if _dead_tokens(portal, failure):
+        return "reconnect_needed"
+    if isinstance(failure, AccessDenied):
+        return "no_crm_access_app"
+    return "portal_unreachable"
+
+
+def _dead_tokens(portal: Portal, failure: Exception) -> bool:
+    """True (and the dead pair forgotten) when the stored tokens cannot be used: press Reconnect."""
+    if isinstance(failure, PortalUnavailable):
+        return True
+    if isinstance(failure, AuthError) and failure.code.lower() == "invalid_grant":
+        _store().tokens.delete(portal.id)
+        _store().events.record(reconnect.EVENT, "tokens_dead", portal_id=portal.id)
+        return True
+    return False
 
 
 def _installed_portal(slug: str, member_id: str):
@@ -213,6 +278,17 @@ def plan_view(user: PageUser, portal: Portal):
     return _planned(user, portal, chosen, problems)
 
 
+@bp.post("/reconnect")
+@_guarded
+def reconnect_view(user: PageUser, portal: Portal):
+    """The link that opens the portal's consent page in the top window (admins only)."""
+    if not user.admin:
+        return _refusal("refused_not_admin", 403, user.lang, portal)
+    url = reconnect.start_url(_store(), _settings(), portal, user.user_id)
+    _store().events.record(reconnect.EVENT, "started", portal_id=portal.id, detail=f"user {user.user_id}")
+    return _page(user, portal, view="reconnect", authorize_url=url)
+
+
 @bp.post("/apply")
 @_guarded
 def apply_view(user: PageUser, portal: Portal):
@@ -229,7 +305,7 @@ def apply_view(user: PageUser, portal: Portal):
         return _planned(user, portal, chosen, problems, notice="run_since")
     run_id = _jobs().submit_apply(portal.id, chosen.name or "", chosen.text, checksum, _who(user))
     logger.info("apply run %s submitted for portal %s", run_id, portal.id)
-    return _run_page(user, portal, run_id)
+    return _run_page(user, portal, run_id, pasted=None if chosen.name else chosen.text)
 
 
 @bp.post("/run")
@@ -244,7 +320,7 @@ def run_view(user: PageUser, portal: Portal):
         except PageRefused as refused:
             return jsonify(error=refused.reason), refused.status
         return jsonify(state=status.state, progress=list(status.progress), done=_finished(status))
-    return _run_page(user, portal, int(run_id))
+    return _run_page(user, portal, int(run_id), pasted=request.form.get("template_text"))
 
 
 @bp.post("/export")
@@ -262,9 +338,9 @@ def export_view(user: PageUser, portal: Portal):
         return _page(user, portal, notice="export_exists", export_name=name, confirm_overwrite=True)
     try:
         template, _, warnings = sync.export(_installed_client(portal))
-    except BitrixError as failure:
+    except (BitrixError, PortalUnavailable) as failure:
         logger.warning("export of %s failed: %s", portal.domain, failure)
-        return _page(user, portal, error="portal_unreachable")
+        return _page(user, portal, error=_stored_failure(portal, failure))
     text = dump_template(template, header=f"Exported from {portal.domain} by b24app (page)")
     _write_atomically(library, target, text)
     logger.info("portal %s exported to the library as %s", portal.id, name)
@@ -340,8 +416,6 @@ def _write_atomically(folder: Path, target: Path, text: str) -> None:
 
 
 def _installed_client(portal: Portal):
-    from b24app.portal_access import connect_installed
-
     return connect_installed(_store(), _settings(), portal)
 
 
@@ -363,9 +437,9 @@ def _planned(user: PageUser, portal: Portal, chosen: Chosen | None, problems: li
         return _page(user, portal, chosen=chosen, problems=error.problems, notice=notice)
     try:
         plan, _ = sync.make_plan(_installed_client(portal), template)
-    except BitrixError as failure:
+    except (BitrixError, PortalUnavailable) as failure:
         logger.warning("planning %s failed: %s", portal.domain, failure)
-        return _page(user, portal, chosen=chosen, error="portal_unreachable", notice=notice)
+        return _page(user, portal, chosen=chosen, error=_stored_failure(portal, failure), notice=notice)
     return _page(user, portal, chosen=chosen, plan=plan, notice=notice)
 
 
@@ -386,26 +460,36 @@ def _finished(status) -> bool:
     return status.state in ("done", "failed")
 
 
-def _run_page(user: PageUser, portal: Portal, run_id: int):
+def _run_page(user: PageUser, portal: Portal, run_id: int, pasted: str | None = None):
     try:
         status = _run_status(portal, run_id)
     except PageRefused as refused:
         return _refusal(refused.reason, refused.status, user.lang, portal)
     run = _store().runs.get(run_id)
-    new_plan = chosen = None
-    if _finished(status) and run.outcome.value == "refused" and user.admin and run.template_name:
-        chosen, problems = _read_library(run.template_name)
-        if chosen is not None and not problems:
-            try:
-                new_plan, _ = sync.make_plan(
-                    _installed_client(portal), _load(chosen)
-                )
-            except (BitrixError, TemplateError):
-                new_plan = None
+    chosen = _run_template(run, pasted)
+    new_plan = None
+    if _finished(status) and run.outcome.value == "refused" and user.admin and chosen is not None:
+        try:
+            new_plan, _ = sync.make_plan(_installed_client(portal), _load(chosen))
+        except (BitrixError, TemplateError, PortalUnavailable):
+            new_plan = None
     return _page(
         user, portal, view="run", run=run, status=status, finished=_finished(status),
         plan=new_plan, chosen=chosen,
     )
+
+
+def _run_template(run, pasted: str | None) -> Chosen | None:
+    """The run's template: from the library by name, or the pasted text the page carries along
+    (only when it is the very text the run used: its hash is the run's)."""
+    if run.template_name:
+        chosen, problems = _read_library(run.template_name)
+        return None if problems else chosen
+    if pasted and len(pasted.encode("utf-8")) <= MAX_TEMPLATE_BYTES:
+        chosen = Chosen(None, pasted.replace("\r\n", "\n"))
+        if run.template_hash and hmac.compare_digest(chosen.digest, run.template_hash):
+            return chosen
+    return None
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -455,7 +539,7 @@ def _with_headers(response: Response, portal: Portal | None) -> Response:
         origin = portal_origin(portal.client_endpoint)
         response.headers.update(page_headers(origin, _bx24(portal)))
     else:
-        response.headers.update(page_headers("'none'", "'none'"))
+        response.headers.update(refusal_headers(_settings().allow_loopback))
     return response
 
 

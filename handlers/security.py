@@ -118,7 +118,18 @@ def portal_origin(client_endpoint: str) -> str:
     return origin
 
 
-def page_headers(origin: str, script: str) -> dict[str, str]:
+REFUSAL_ANCESTORS = "https:"
+LOOPBACK_ANCESTORS = "http://127.0.0.1:* http://localhost:* http://[::1]:*"
+
+
+def refusal_headers(allow_loopback: bool = False) -> dict[str, str]:
+    """Headers of a refusal that names no verified portal: it carries no data and no action, so any
+    https site may frame it (the portal shows the reason instead of an empty frame)."""
+    ancestors = REFUSAL_ANCESTORS + (f" {LOOPBACK_ANCESTORS}" if allow_loopback else "")
+    return page_headers("'none'", "'none'", ancestors=ancestors)
+
+
+def page_headers(origin: str, script: str, *, ancestors: str | None = None) -> dict[str, str]:
     """Headers of every page: framed only by the portal, scripts only from us and BX24."""
     policy = "; ".join(
         (
@@ -130,7 +141,7 @@ def page_headers(origin: str, script: str) -> dict[str, str]:
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
-            f"frame-ancestors {origin}",
+            f"frame-ancestors {ancestors or origin}",
         )
     )
     return {

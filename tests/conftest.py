@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.dbfixtures"]  # SQLite and PostgreSQL databases for every folder's tests
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "b24app" / "examples" / "crm.yaml"
 

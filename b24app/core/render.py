@@ -37,60 +37,113 @@ _RESET = "\033[0m"
 _BOLD = "\033[1m"
 
 
-def _q(value: object) -> str:
+PHRASES: dict[str, str] = {
+    "nothing": "none",
+    "blocked": "blocked: {reason}",
+    "process_created": "{key} with {count} pipeline(s)",
+    "pipeline_created": "{key} with {count} stages",
+    "sort": "sort {value}",
+    "semantics_success": "success",
+    "semantics_failure": "failure",
+    "key_pipeline": "pipeline",
+    "key_type": "type",
+    "refusal": "{label}: {deletions} of {size} would be deleted ({percent} %, more than {limit} %)",
+}
+"""The sentences of a plan's lines, in English; the page passes its language's (same keys and
+placeholders). Field names are shown as ``field_<name>`` when the mapping has it, else as is."""
+
+
+def _q(value: object, words: Mapping[str, str] = PHRASES) -> str:
     if value is None:
-        return "none"
+        return words["nothing"]
     if isinstance(value, str):
         return f'"{value}"'
     return str(value)
 
 
-def _differences(change: FieldUpdate) -> str:
-    text = ", ".join(f"{f.name} {_q(f.old)} -> {_q(f.new)}" for f in change.fields)
+def _differences(change: FieldUpdate, words: Mapping[str, str]) -> str:
+    text = ", ".join(
+        f"{words.get('field_' + f.name, f.name)} {_q(f.old, words)} -> {_q(f.new, words)}" for f in change.fields
+    )
     return f"{text} ({change.reason})" if change.reason else text
 
 
-def _entry_created(change: EntryCreate) -> str:
+def _entry_created(change: EntryCreate, words: Mapping[str, str]) -> str:
     entry = change.entry
-    extra = [f"sort {entry.sort}"]
+    extra = [words["sort"].format(value=entry.sort)]
     if entry.semantics != PROCESS:
-        extra.append(entry.semantics)
+        extra.append(words.get(f"semantics_{entry.semantics}", entry.semantics))
     if entry.color is not None:
         extra.append(entry.color)
     return f"{_q(entry.name)} ({', '.join(extra)})"
 
 
-def _pipeline_created(change: PipelineCreate) -> str:
+def _pipeline_created(change: PipelineCreate, words: Mapping[str, str]) -> str:
     stages = [e.id for e in change.pipeline.stages.entries]
     listed = f": {', '.join(stages)}" if stages else ""
-    return f"{_q(change.key)} with {len(stages)} stages{listed}"
+    return words["pipeline_created"].format(key=_q(change.key), count=len(stages)) + listed
 
 
-def describe(change: Change) -> str:
-    """One line (without the mark and key) saying what the change does."""
+def describe(change: Change, words: Mapping[str, str] | None = None) -> str:
+    """One line (without the mark and key) saying what the change does, in ``words``' language."""
+    words = {**PHRASES, **(words or {})}
     if isinstance(change, Blocked):
-        return f"blocked: {change.reason}"
+        return words["blocked"].format(reason=change.reason)
     if isinstance(change, FieldUpdate):
-        return _differences(change)
+        return _differences(change, words)
     if isinstance(change, SmartProcessCreate):
-        return f"{_q(change.key)} with {len(change.process.pipelines.pipelines)} pipeline(s)"
+        return words["process_created"].format(
+            key=_q(change.key), count=len(change.process.pipelines.pipelines)
+        )
     if isinstance(change, PipelineCreate):
-        return _pipeline_created(change)
+        return _pipeline_created(change, words)
     if isinstance(change, PipelineDelete):
         return _q(change.key)
     if isinstance(change, EntryCreate):
-        return _entry_created(change)
+        return _entry_created(change, words)
     if isinstance(change, EntryDelete):
         return _q(change.entry.name)
     raise TypeError(f"no description for {type(change).__name__}")
 
 
-def describe_refusal(refusal: Refusal) -> str:
+def describe_refusal(refusal: Refusal, words: Mapping[str, str] | None = None) -> str:
     """'sources (SOURCE): 4 of 10 would be deleted (40 %, more than 30 %)'."""
-    return (
-        f"{refusal.label}: {refusal.deletions} of {refusal.size} would be deleted ({refusal.percent} %, "
-        f"more than {round(refusal.share * 100)} %)"
+    return {**PHRASES, **(words or {})}["refusal"].format(
+        label=list_label(refusal.label, words),
+        deletions=refusal.deletions,
+        size=refusal.size,
+        percent=refusal.percent,
+        limit=round(refusal.share * 100),
     )
+
+
+_QUOTED = re.compile(r'("[^"]*")')
+
+
+def list_label(label: str, words: Mapping[str, str] | None = None) -> str:
+    """A list's heading in ``words``' language: outside the quoted names (the template's and the
+    portal's own), each English title of a ``title_<title with _ for spaces>`` key is replaced by its
+    value, longest first, and "(new)" by ``new``."""
+    if not words:
+        return label
+    titles = sorted(
+        ((key[6:].replace("_", " "), value) for key, value in words.items() if key.startswith("title_")),
+        key=lambda pair: -len(pair[0]),
+    )
+    parts = _QUOTED.split(label)
+    for index in range(0, len(parts), 2):  # even parts are outside quotes
+        part = parts[index]
+        for english, translated in titles:
+            pattern = rf"(?<![\w-]){re.escape(english)}(?![\w-])"
+            part = re.sub(pattern, lambda _match, text=translated: text, part)
+        if "new" in words:
+            part = part.replace("(new)", f"({words['new']})")
+        parts[index] = part
+    return "".join(parts)
+
+
+def _shown_key(change: Change, words: Mapping[str, str] = PHRASES) -> str:
+    return {PIPELINE: words["key_pipeline"], SMART_PROCESS: words["key_type"]}.get(change.target, change.key)
 
 
 def _position(change: Change) -> tuple[int, int]:
@@ -122,7 +175,7 @@ def render_text(plan: Plan, *, color: bool = False, apply_hint: str | None = Non
     for label, changes in _groups(plan.changes):
         lines.append(f"  {label}")
         for change in changes:
-            key = {PIPELINE: "pipeline", SMART_PROCESS: "type"}.get(change.target, change.key)
+            key = _shown_key(change)
             body = describe(change)
             lines.append(paint(change.action, f"    {_MARK[change.action]} {key:<{width}} {body}"))
     if not plan.changes:
@@ -184,18 +237,18 @@ def render_html(plan: Plan, text: Mapping[str, str] | None = None) -> str:
     """A fragment for the in-portal page: one table per list (grouped like :func:`render_text`),
     colours as swatches, a summary line. ``text`` overrides the sentences of :data:`HTML_TEXT`
     (the page's language); every value from the plan is escaped."""
-    words = {**HTML_TEXT, **(text or {})}
+    words = {**PHRASES, **HTML_TEXT, **(text or {})}
     out = [
         f'<section class="plan" data-checksum="{html.escape(plan.checksum)}">',
         f"<h2>{html.escape(words['portal'].format(domain=plan.domain))}</h2>",
     ]
     for label, changes in _groups(plan.changes):
-        out.append(f"<h3>{html.escape(label)}</h3><table>")
+        out.append(f"<h3>{html.escape(list_label(label, words))}</h3><table>")
         for change in changes:
-            key = {PIPELINE: "pipeline", SMART_PROCESS: "type"}.get(change.target, change.key)
+            key = _shown_key(change, words)
             out.append(
                 f'<tr class="{change.action}"><td class="mark">{_MARK[change.action]}</td>'
-                f"<td>{html.escape(key)}</td><td>{html.escape(describe(change))}"
+                f"<td>{html.escape(key)}</td><td>{html.escape(describe(change, words))}"
                 f" {_swatches(change, words['colour'])}</td></tr>"
             )
         out.append("</table>")
@@ -206,7 +259,7 @@ def render_html(plan: Plan, text: Mapping[str, str] | None = None) -> str:
         create=s[CREATE], update=s[UPDATE], delete=s[DELETE], blocked=s[BLOCKED]
     )
     out.append(f'<p class="summary">{html.escape(summary)}</p>')
-    for reason in map(describe_refusal, plan.refusals):
+    for reason in (describe_refusal(refusal, words) for refusal in plan.refusals):
         line = words["forced" if plan.forced else "unsafe"].format(reason=reason)
         out.append(f'<p class="unsafe">{html.escape(line)}</p>')
     out.append("</section>")

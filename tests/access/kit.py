@@ -2,7 +2,7 @@
 store (SQLite or PostgreSQL) holding them, and the settings and environment a b24app process needs.
 
 Loaded by path from tests/access/conftest.py and tests/jobs/conftest.py (with the store fixtures
-of tests/store/conftest.py), so both folders share one set of fixtures.
+of the tests/dbfixtures.py plugin), so both folders share one set of fixtures.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Store fixtures (SQLite and PostgreSQL) from tests/store, and installed sandbox portals (kit.py)."""
+"""Installed sandbox portals (kit.py); the databases (SQLite, PostgreSQL) come from tests/dbfixtures.py."""
 
 from __future__ import annotations
 
@@ -19,13 +19,8 @@ def _load(name: str, path: Path):
     return module
 
 
-_store = _load("b24app_test_store_fixtures_jobs", TESTS / "store" / "conftest.py")
 _kit = _load("b24app_test_access_kit_jobs", TESTS / "access" / "kit.py")
 
-backend = _store.backend
-pg_database = _store.pg_database
-sqlite_migrated = _store.sqlite_migrated
-database_url = _store.database_url
 sandbox = _kit.sandbox
 b24_env = _kit.b24_env
 settings = _kit.settings

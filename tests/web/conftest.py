@@ -1,15 +1,14 @@
 """The web app against sandbox portals over real HTTP, on SQLite and PostgreSQL.
 
 The server runs on a loopback port (the sandbox POSTs install, frame and event callbacks to it);
-the Flask test client sends what a forger would. The database fixtures are the store tests' own.
+the Flask test client sends what a forger would. The database fixtures (``database_url``, ``store``,
+``keys``: SQLite and PostgreSQL) come from the tests/dbfixtures.py plugin.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -18,18 +17,6 @@ from b24app.sandbox.server import Sandbox
 from b24app.store import Cipher, Registration, Settings, Store
 from b24app.store.db import make_engine
 from handlers import create_app
-
-_spec = importlib.util.spec_from_file_location(
-    "store_fixtures", Path(__file__).resolve().parents[1] / "store" / "conftest.py"
-)
-store_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(store_fixtures)
-backend = store_fixtures.backend
-database_url = store_fixtures.database_url
-sqlite_migrated = store_fixtures.sqlite_migrated
-pg_database = store_fixtures.pg_database
-keys = store_fixtures.keys
-store = store_fixtures.store
 
 
 @dataclass

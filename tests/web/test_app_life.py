@@ -4,7 +4,10 @@ reinstall -> update -> uninstall. The sandbox is the portal and the OAuth server
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
+
+import requests
 
 from b24app.store import PortalState, RunKind, RunOutcome
 from handlers.install import bx24_script_url
@@ -161,3 +164,71 @@ def test_uninstall_deletes_the_tokens_and_keeps_the_history(server):
 def test_health_check_reports_the_database(server):
     answer = server.client.get("/healthz")
     assert answer.status_code == 200 and answer.get_json()["status"] == "ok"
+
+
+def test_the_whole_life_of_the_app_in_one_go(server, example_path):
+    """register -> install with UI -> open -> plan -> Apply -> reinstall -> ONAPPUPDATE -> uninstall."""
+    from tests.web.page_fixtures import Form, submit
+
+    (server.settings.templates / "crm.yaml").write_text(example_path.read_text("utf-8"), "utf-8")
+    registration, created = server.register()
+    client_id, handle = created["client_id"], server.sandbox.portals[0]
+    portal_origin = handle.base_url.rstrip("/")
+
+    def open_page(fields=None):
+        launch = handle.launch(client_id, 1)
+        target = urlsplit(launch.action)
+        return server.client.post(
+            f"{target.path}?{target.query}", data=fields or launch.fields, headers={"Origin": portal_origin}
+        ), launch
+
+    installer, launch = open_page()  # not installed yet: the portal opens the installer
+    token = re.search(r'name="install_token" value="([^"]+)"', installer.get_data(as_text=True))[1]
+    finished = server.client.post(
+        f"/b24/{registration.slug}/install/", data={"install_token": token, "template": "crm"}
+    )
+    assert finished.status_code == 200 and server.sandbox.finish_install(0, launch.app_sid)
+
+    answer, launch = open_page()
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and 'class="plan"' in page, Form(page).text
+    jobs = server.app.extensions["b24app.jobs"]
+    jobs.start_consumer()  # as `b24app serve` does
+    try:
+        run_page = submit(server.client, page, "apply", origin=server.url).get_data(as_text=True)
+        deadline = time.monotonic() + 60
+        while not submit(server.client, run_page, "refresh", origin=server.url, format="json").get_json()["done"]:
+            assert time.monotonic() < deadline, "the run did not finish within 60 s"
+            time.sleep(0.2)  # the run goes on in the job queue; the page's script polls the same way
+    finally:
+        jobs.stop_consumer()
+    done = submit(server.client, run_page, "refresh", origin=server.url).get_data(as_text=True)
+    assert 'class="outcome-applied"' in done, Form(done).text
+    hook = server.sandbox.add_webhook(0, 1, ["crm"])
+    rows = requests.post(hook + "crm.status.list.json", data={"filter[ENTITY_ID]": "SOURCE"}, timeout=10).json()
+    names = {row["STATUS_ID"]: row["NAME"] for row in rows["result"]}
+    assert names["CALL"] == "Входящий звонок" and names["RECOMMENDATION"] == "По рекомендации"
+    again, _ = open_page()
+    assert "Различий нет" in again.get_data(as_text=True)
+
+    portal = server.store.portals.get(handle.member_id)
+    assert server.sandbox.install_app(0, client_id)["status"] == 200  # reinstall: the same row
+    assert [p.id for p in server.store.portals.list()] == [portal.id]
+
+    app = server.sandbox.oauth.apps[client_id]
+    app.application_token = "renewed0application0token"  # what the portal's update hands out
+    assert server.sandbox.send_event(0, "ONAPPUPDATE", {"VERSION": "2", "PREVIOUS_VERSION": "1"}, user_id=1) == 1
+    assert server.sandbox.wait_deliveries(5)
+    assert server.store.portals.get(handle.member_id).application_token == "renewed0application0token"
+    reopened, last_launch = open_page()
+    assert reopened.status_code == 200 and 'class="plan"' in reopened.get_data(as_text=True)
+
+    assert [n["status"] for n in server.sandbox.uninstall_app(0, client_id)["notified"]] == [200]
+    refused = server.client.post(
+        urlsplit(last_launch.action).path, data=last_launch.fields, headers={"Origin": portal_origin}
+    )
+    assert refused.status_code == 403 and 'class="plan"' not in refused.get_data(as_text=True)
+    after = submit(server.client, reopened.get_data(as_text=True), "choose", origin=server.url)
+    assert after.status_code == 403
+    runs = server.store.runs.list(portal.id)
+    assert [(r.kind, r.outcome) for r in runs] == [(RunKind.APPLY, RunOutcome.APPLIED)]

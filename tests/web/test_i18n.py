@@ -49,3 +49,30 @@ def test_the_portal_language_picks_the_catalogue():
         and i18n.catalogue("de") is i18n.EN
         and i18n.catalogue(None) is i18n.EN
     )
+
+
+INSTALL = Path(i18n.__file__).resolve().parent / "install.py"
+
+
+def test_every_sentence_the_installer_uses_is_in_the_catalogue_in_both_languages():
+    source = INSTALL.read_text("utf-8")
+    used = set(re.findall(r"\bt\.([a-z_]+)", source))
+    assert {"title", "finish", "lists"} <= used
+    for lang in ("en", "ru"):
+        assert used <= set(i18n.installer_words(lang))
+    assert i18n.installer_words("ru")["finish"] == i18n.RU["install_finish"] != i18n.EN["install_finish"]
+    assert "TEXT = {" not in source  # no second dictionary of sentences
+
+
+def english_phrases() -> set[str]:
+    """The English words of the catalogue that Russian says otherwise: the literal parts of each
+    sentence (around its placeholders), the ones with a word of four letters or more."""
+    phrases = set()
+    for key, english in i18n.EN.items():
+        if english == i18n.RU[key]:
+            continue
+        for part in re.split(r"{[a-z_]+}", english):
+            part = part.strip(" .,:;()")
+            if re.search(r"[A-Za-z]{4,}", part) and part not in i18n.RU[key]:
+                phrases.add(part)
+    return phrases

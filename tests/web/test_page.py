@@ -8,6 +8,7 @@ and on PostgreSQL.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
@@ -75,12 +76,28 @@ def test_the_page_speaks_the_portal_language(env):
     assert "Вы администратор" not in page
 
 
+def test_a_russian_plan_page_says_nothing_in_english(env, box):
+    from tests.web.test_i18n import english_phrases
+
+    client, portal, _ = env
+    hook = box.add_webhook(0, 1, ["crm"])
+    rows = requests.post(hook + "crm.status.list.json", data={"filter[ENTITY_ID]": "SOURCE"}, timeout=10)
+    requests.post(
+        hook + "crm.status.update.json", data={"id": rows.json()["result"][0]["ID"], "fields[SORT]": "7"}, timeout=10
+    ).raise_for_status()  # an update line as well as creates
+    text = Form(frame_post(client, portal).get_data(as_text=True)).text
+    assert "Что изменится" in text and "сортировка 30 -> 40" in text and "воронка сделок" in text
+    english = english_phrases()
+    assert {"to create", "sort", "deal pipeline", "Template"} <= english  # the check reads the catalogue
+    assert sorted(p for p in english if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", text)) == []
+
+
 def test_the_page_may_be_framed_only_by_its_portal(env):
     client, portal, _ = env
     answer = frame_post(client, portal)
     policy = answer.headers["Content-Security-Policy"]
     origin = portal.handle.base_url.rstrip("/")
-    assert f"frame-ancestors {origin}" in policy
+    assert policy.endswith(f"frame-ancestors {origin}")  # that portal only: no scheme, no other site
     bx24 = portal.settings.oauth_url + "/api/v1/"
     assert "default-src 'self'" in policy and f"script-src 'self' {bx24};" in policy
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
@@ -104,6 +121,16 @@ def test_a_forged_frame_post_is_refused(env, forgery):
     page = answer.get_data(as_text=True)
     assert 'class="plan"' not in page and "page_token" not in page
     assert nothing_recorded(portal.store, portal.portal_id)
+
+
+def test_a_refusal_for_an_unknown_portal_may_be_framed_by_any_https_site(env):
+    client, portal, _ = env
+    answer = frame_post(client, portal, fields={"member_id": "unknownmember0123"})
+    policy = answer.headers["Content-Security-Policy"]
+    ancestors = policy.split("frame-ancestors ", 1)[1]
+    assert ancestors.split()[0] == "https:" and "'none'" not in ancestors  # the portal shows the reason
+    assert "default-src 'self'" in policy and "form-action 'self'" in policy
+    assert "<form" not in answer.get_data(as_text=True)  # no data, no action
 
 
 def test_a_token_of_another_portal_is_refused(env):
@@ -296,3 +323,30 @@ def test_a_run_of_another_portal_is_not_shown(env):
         )
         assert answer.status_code == 404
         assert "secret-template" not in answer.get_data(as_text=True)
+
+
+def test_a_user_without_crm_access_is_told_what_to_do(env):
+    client, portal, _ = env
+    answer = frame_post(client, portal, user_id=3)  # the sandbox's guest: no access to the CRM
+    text = Form(answer.get_data(as_text=True)).text
+    assert answer.status_code == 200
+    assert "не удалось прочитать" not in text.lower()
+    assert "нет доступа к настройкам CRM" in text and "администратор" in text
+    assert 'class="plan"' not in answer.get_data(as_text=True)
+
+
+def test_stored_tokens_of_an_account_without_crm_access_lead_to_reconnect(env, box):
+    from datetime import UTC, datetime
+
+    from b24app.store import TokenPair
+
+    client, portal, _ = env
+    app = box.oauth.live_app(portal.handle.name, portal.client_id)
+    guest = box.oauth.issue(app, 3)  # b24app connected with the guest's account (no CRM access)
+    expires = datetime.fromtimestamp(guest["expires"], UTC)
+    portal.store.tokens.save(portal.portal_id, TokenPair(guest["access_token"], guest["refresh_token"], expires))
+    page = frame_post(client, portal).get_data(as_text=True)
+    planned = submit(client, page, "choose", template_name="crm").get_data(as_text=True)
+    text = Form(planned).text
+    assert "больше нет доступа к настройкам CRM" in text and "reconnect" in Form(planned).forms
+    assert "не удалось прочитать" not in text.lower()

@@ -90,6 +90,31 @@ def test_apply_after_the_portal_changed_is_refused_with_the_new_plan(env, box):
     assert "Renamed behind the page" in done  # the new plan shows the portal's current name
 
 
+def test_a_refused_apply_of_a_pasted_template_shows_the_new_plan(env, box, example_path):
+    client, portal = env
+    page = frame_post(client, portal).get_data(as_text=True)
+    pasted = example_path.read_text()
+    planned = submit(client, page, "choose", template_name="", template_text=pasted).get_data(as_text=True)
+    shown = Form(planned).forms["apply"][1]["checksum"]
+    hook = box.add_webhook(0, 1, ["crm"])
+    rows = requests.post(hook + "crm.status.list.json", data={"filter[ENTITY_ID]": "SOURCE"}, timeout=10)
+    requests.post(
+        hook + "crm.status.update.json",
+        data={"id": rows.json()["result"][0]["ID"], "fields[NAME]": "Renamed behind the page"},
+        timeout=10,
+    ).raise_for_status()
+    done = finished_run_page(client, submit(client, planned, "apply").get_data(as_text=True))
+    assert 'class="outcome-refused"' in done
+    assert "The portal or the template changed since the plan was shown" in done
+    fields = Form(done).forms["apply"][1]
+    assert fields["checksum"] != shown and fields["template_text"] == pasted
+    assert "Renamed behind the page" in done
+    forged = submit(client, done, "refresh", template_text=pasted + "# not the run's text\n")
+    assert "apply" not in Form(forged.get_data(as_text=True)).forms  # another text is not re-planned
+    applied = finished_run_page(client, submit(client, done, "apply").get_data(as_text=True))
+    assert 'class="outcome-applied"' in applied
+
+
 def test_apply_after_the_template_changed_is_refused_with_the_new_plan(env):
     client, portal = env
     page = frame_post(client, portal).get_data(as_text=True)

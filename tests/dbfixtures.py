@@ -1,4 +1,5 @@
-"""Every store test runs on SQLite and on PostgreSQL.
+"""Database fixtures (a pytest plugin, listed in tests/conftest.py): tests that take ``database_url``
+(or ``store``) run on SQLite and on PostgreSQL — the store's, the web app's, the jobs' and access's.
 
 PostgreSQL: the local server (B24APP_TEST_PG_URL, default postgres@127.0.0.1:5432 with trust auth);
 each test run creates a throwaway database with a random name and drops it at the end. If the
