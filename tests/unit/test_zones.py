@@ -227,3 +227,10 @@ def test_a_new_stage_that_would_cross_the_held_success_stage_is_not_created():
         "(its move is blocked); keep it on its side"
     )
     assert not [c for c in result.changes if isinstance(c, EntryCreate | EntryUpdate)]
+
+
+def test_zone_of_finds_a_success_stage_that_is_not_the_lists_fixed_one():
+    # the fixed success id was deleted (FORCED) and another stage made the success stage
+    portal = leads(E("NEW", 10, row=1), E("DONE", 30, "success", row=3), E("JUNK", 40, "failure", row=4))
+    got = zone_of("lead_stages", portal, [sort_update("NEW", 10, 35, 1)])
+    assert got is not None and got.success == "DONE" and got.newly_wrong("NEW")
