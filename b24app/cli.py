@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from b24app import cli_store, console, manifest, registrations, runs, sync
+from b24app import cli_store, console, manifest, registrations, runs, sync, template_files
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
@@ -69,7 +69,13 @@ def read_text(path: str, what: str, limit: int = MAX_TEMPLATE_BYTES) -> str:
 
 
 def _read_template(path: str):
-    return load_template(read_text(path, "template"), source=path)
+    return _read_template_text(path)[0]
+
+
+def _resolver():
+    """Bases (``extends:``) are files next to the template, or names in the library (B24APP_TEMPLATES)."""
+    library = os.environ.get("B24APP_TEMPLATES", "").strip()
+    return template_files.file_resolver(Path(library) if library else None)
 
 
 def _writable(path: str | None, what: str) -> None:
@@ -146,19 +152,34 @@ def cmd_validate(args) -> int:
         x is not None for x in (template.deal_pipelines, template.invoice_pipelines)
     )
     smart = f", {len(template.smart_processes)} smart process(es)" if template.smart_processes else ""
-    print(f"{args.template}: valid ({managed} list(s)/section(s) managed{smart})")
+    bases = [source.name for source in template.sources[1:]]
+    extends = f"; extends {' → '.join(bases)}" if bases else ""
+    if args.merged:
+        sys.stdout.write(dump_template(template))
+        _stderr(f"{args.template}: valid ({managed} list(s)/section(s) managed{smart}{extends})")
+        return EXIT_OK
+    print(f"{args.template}: valid ({managed} list(s)/section(s) managed{smart}{extends})")
     return EXIT_OK
 
 
 def _read_template_text(path: str):
     text = read_text(path, "template")
-    return load_template(text, source=path), text
+    return load_template(text, source=path, resolver=_resolver()), text
+
+
+def _which(args, template: Template, text: str) -> dict:
+    """The journal's fields naming the template: its file, its hash and every file's hash."""
+    return {
+        "template_name": Path(args.template).name,
+        "template_hash": runs.template_hash(text),
+        "template_sources": runs.template_sources(template),
+    }
 
 
 def cmd_plan(args) -> int:
     template, text = _read_template_text(args.template)
     _writable(args.out, "plan")
-    which = {"template_name": Path(args.template).name, "template_hash": runs.template_hash(text)}
+    which = _which(args, template, text)
     with _target(args.portal) as target:
         try:
             result, read = sync.make_plan(target.client, template, _options(args), _progress(args))
@@ -241,8 +262,7 @@ def _journaled_apply(
         run_id = target.record(
             RunKind.APPLY,
             RunOutcome.RUNNING,
-            template_name=Path(args.template).name,
-            template_hash=runs.template_hash(text),
+            **_which(args, template, text),
         )
         try:
             result = _run_apply(args, target.client, template, saved, on_state=states.append)
@@ -389,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a template")
     p.add_argument("template")
+    p.add_argument(
+        "--merged",
+        action="store_true",
+        help="print the template merged with the bases it extends, as YAML (the summary goes to stderr)",
+    )
     p.set_defaults(func=cmd_validate)
 
     def sync_args(p: argparse.ArgumentParser) -> None:

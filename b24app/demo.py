@@ -14,6 +14,7 @@ from b24app.core.render import render_text
 from b24app.core.template import load_template
 from b24app.progress import ProgressEvent
 from b24app.sandbox.server import Sandbox
+from b24app.template_files import file_resolver
 
 
 def _say(message: str) -> None:
@@ -30,7 +31,7 @@ def run_demo(
     if template_text is None:
         template_text, source = console.example_template_text(), "b24app/examples/crm.yaml"
     source = source or "<template>"
-    template = load_template(template_text, source=source)
+    template = load_template(template_text, source=source, resolver=file_resolver())  # bases: next to it
 
     sandbox = Sandbox(host="127.0.0.1", port=0, portals=1, lang=lang).start()
     try:

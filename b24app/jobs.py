@@ -32,11 +32,12 @@ from huey.consumer import Consumer
 from b24app import console, runs, sync
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
-from b24app.core.model import PortalState
+from b24app.core.model import PortalState, Template
 from b24app.core.template import TemplateError, load_template
 from b24app.portal_access import PortalUnavailable, connect_installed, installed_auth
 from b24app.progress import ProgressEvent
 from b24app.store import LockTimeout, RunKind, RunOutcome, Settings, Store, StoreError
+from b24app.template_files import library_resolver
 
 logger = logging.getLogger("b24app.jobs")
 
@@ -171,27 +172,37 @@ class Jobs:
         def work(progress: sync.Progress) -> tuple[RunOutcome, dict[str, Any]]:
             client = connect_installed(self.store, self.settings, portal_id)
             state: list[PortalState] = []
+            template = self._template(name, text)
+            sources = {"template_sources": runs.template_sources(template)}
             try:
                 result = sync.apply(
                     client,
-                    load_template(text, source=name),
+                    template,
                     expected_checksum=expected_checksum,
                     progress=progress,
                     on_state=state.append,
                 )
             except (sync.PlanChanged, sync.UnsafePlan) as error:
-                return RunOutcome.REFUSED, runs.refused(error, client.requests_sent)
-            return runs.applied(result, state[0] if state else None)
+                return RunOutcome.REFUSED, {**runs.refused(error, client.requests_sent), **sources}
+            outcome, details = runs.applied(result, state[0] if state else None)
+            return outcome, details | sources
 
         self._run(run_id, portal_id, work)
 
     def _plan_job(self, run_id: int, portal_id: int, name: str, text: str) -> None:
         def work(progress: sync.Progress) -> tuple[RunOutcome, dict[str, Any]]:
             client = connect_installed(self.store, self.settings, portal_id)
-            plan, _ = sync.make_plan(client, load_template(text, source=name), progress=progress)
-            return RunOutcome.PLANNED, runs.planned(plan, client.requests_sent)
+            template = self._template(name, text)
+            plan, _ = sync.make_plan(client, template, progress=progress)
+            sources = {"template_sources": runs.template_sources(template)}
+            return RunOutcome.PLANNED, runs.planned(plan, client.requests_sent) | sources
 
         self._run(run_id, portal_id, work)
+
+    def _template(self, name: str, text: str) -> Template:
+        """The job's template; its bases (``extends``) come from the library, as the page read them."""
+        source = f"{name}.yaml" if name else "pasted template"
+        return load_template(text, source=source, resolver=library_resolver(self.settings.templates))
 
     def _run(
         self, run_id: int, portal_id: int, work: Callable[[sync.Progress], tuple[RunOutcome, dict[str, Any]]]

@@ -13,7 +13,7 @@ from b24app import console
 from b24app.core.changes import Plan
 from b24app.core.dump import dump_template
 from b24app.core.export import template_from_state
-from b24app.core.model import PortalState
+from b24app.core.model import PortalState, Template
 from b24app.outcome import ApplyResult
 from b24app.store import RunOutcome
 from b24app.sync import PlanChanged, UnsafePlan
@@ -22,6 +22,11 @@ from b24app.sync import PlanChanged, UnsafePlan
 def template_hash(text: str) -> str:
     """The SHA-256 of a template's text: which version of a template a run used."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def template_sources(template: Template) -> list[dict[str, str]]:
+    """Every file the template was read from (itself, then the bases it extends), by name and SHA-256."""
+    return [{"name": source.name, "sha256": source.sha256} for source in template.sources]
 
 
 def state_before(state: PortalState) -> dict[str, Any]:

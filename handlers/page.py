@@ -32,6 +32,7 @@ from b24app.core.limits import MAX_TEMPLATE_BYTES
 from b24app.core.render import render_html
 from b24app.core.template import Problem, TemplateError, load_template
 from b24app.store import NotFound, Portal, PortalState, Settings, Store
+from b24app.template_files import library_resolver
 from handlers import i18n
 from handlers.install import bx24_script_url
 from handlers.security import (
@@ -142,13 +143,16 @@ def frame(slug: str):
     plan, admin, error = None, False, None
     try:
         if chosen is not None and not problems:
-            plan, read = sync.make_plan(client, load_template(chosen.text, chosen.source))
+            plan, read = sync.make_plan(client, _load(chosen))
             admin = read.is_admin is True
         else:
             admin = is_admin(client)
     except BitrixError as failure:
         logger.warning("frame POST: reading %s failed: %s", portal.domain, failure)
         error = "portal_unreachable"
+    except TemplateError as invalid:  # e.g. a base it extends was removed from the library
+        problems = invalid.problems
+        admin = is_admin(client)
     user = PageUser(portal.id, slug, verified.user_id, admin, lang)
     return _page(user, portal, chosen=chosen, problems=problems, plan=plan, error=error)
 
@@ -292,6 +296,11 @@ def _read_library(name: str) -> tuple[Chosen | None, list[str]]:
         return None, ["template_not_utf8"]
 
 
+def _load(chosen: Chosen):
+    """The chosen template, merged with the library bases it extends (never a file outside the library)."""
+    return load_template(chosen.text, chosen.source, resolver=library_resolver(_settings().templates))
+
+
 def _assigned_template(portal: Portal) -> tuple[Chosen | None, list]:
     if not portal.template:
         return None, []
@@ -349,7 +358,7 @@ def _planned(user: PageUser, portal: Portal, chosen: Chosen | None, problems: li
     if chosen is None or problems:
         return _page(user, portal, chosen=chosen, problems=problems, notice=notice)
     try:
-        template = load_template(chosen.text, chosen.source)
+        template = _load(chosen)
     except TemplateError as error:
         return _page(user, portal, chosen=chosen, problems=error.problems, notice=notice)
     try:
@@ -389,7 +398,7 @@ def _run_page(user: PageUser, portal: Portal, run_id: int):
         if chosen is not None and not problems:
             try:
                 new_plan, _ = sync.make_plan(
-                    _installed_client(portal), load_template(chosen.text, chosen.source)
+                    _installed_client(portal), _load(chosen)
                 )
             except (BitrixError, TemplateError):
                 new_plan = None

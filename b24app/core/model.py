@@ -89,6 +89,14 @@ class SmartProcess:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateSource:
+    """One file a template was read from: the template itself, or a base it extends."""
+
+    name: str
+    sha256: str  # of the file's text (UTF-8)
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     """The desired state. A section that is None (or a list key that is absent) is not managed."""
 
@@ -98,6 +106,9 @@ class Template:
     smart_processes: tuple[SmartProcess, ...] | None = None
     prune: bool = False
     source: str = "<template>"  # file name, for messages
+    # The files read, the template first and then its bases (``extends``); not part of equality:
+    # two texts that mean the same template are the same template.
+    sources: tuple[TemplateSource, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,10 @@ from marshmallow import Schema, ValidationError
 
 from b24app.core import rules, schema
 from b24app.core.catalog import FLAT_LISTS, SECTION_ENTITY_TYPE, SECTION_STAGE_KIND, SECTION_TITLE, SPECS
+from b24app.core.inherit import Resolver, read_chain
 from b24app.core.limits import MAX_PIPELINES, MAX_PROBLEMS, MAX_SMART_PROCESSES, shown
 from b24app.core.model import PROCESS, Entry, Pipeline, PipelineSet, RefList, SmartProcess, Template
-from b24app.core.yamlsource import Document, Path, YamlIssue, YamlSyntaxError, parse_yaml
+from b24app.core.yamlsource import Document, Path, YamlIssue
 
 _TEMPLATE = schema.TemplateSchema()
 _LIST_OPTIONS = schema.ListOptionsSchema()
@@ -49,21 +50,29 @@ class TemplateError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def load_template(text: str, source: str = "<template>") -> Template:
+def load_template(text: str, source: str = "<template>", resolver: Resolver | None = None) -> Template:
+    """The template in ``text`` (named ``source`` in messages). A template that extends a base
+    (``extends: base.yaml``) is merged with it; ``resolver`` gives the base's text (see
+    :mod:`.inherit`; without one, ``extends`` is reported as a problem)."""
+    chain = read_chain(text, source, resolver)
+    problems = [_problem(found.file, found.issue) for found in chain.problems]
+    if chain.document is None:
+        raise TemplateError(problems)
+    loader = _Loader(source, chain.document, problems)
     try:
-        document = parse_yaml(text)
-    except YamlSyntaxError as err:
-        raise TemplateError([_problem(source, err.issue)]) from None
-    loader = _Loader(source, document)
-    try:
-        template = loader.template()
+        template = replace(loader.template(), sources=tuple(chain.sources))
     except _Enough:
-        found = sorted(loader.problems, key=lambda p: p.line or 0)[:MAX_PROBLEMS]
+        found = sorted(loader.problems, key=_order(source))[:MAX_PROBLEMS]
         stop = Problem(source, None, "", f"checking stopped after {MAX_PROBLEMS} problems", "fix these first")
         raise TemplateError([*found, stop]) from None
     if loader.problems:
-        raise TemplateError(sorted(loader.problems, key=lambda p: p.line or 0))
+        raise TemplateError(sorted(loader.problems, key=_order(source)))
     return template
+
+
+def _order(source: str):
+    """Problems in document order: the template's first, then each base's."""
+    return lambda p: (p.file != source, p.file, p.line or 0)
 
 
 def format_path(path: Path) -> str:
@@ -85,10 +94,10 @@ class _Enough(Exception):
 class _Loader:
     """One pass over a parsed document: builds the model and collects problems."""
 
-    def __init__(self, source: str, document: Document) -> None:
+    def __init__(self, source: str, document: Document, problems: list[Problem]) -> None:
         self.source = source
         self.doc = document
-        self.problems = [_problem(source, issue) for issue in document.issues]
+        self.problems = problems
 
     def template(self) -> Template:
         if len(self.problems) >= MAX_PROBLEMS:
@@ -276,13 +285,20 @@ class _Loader:
             self._add(at if finding.field is None else (*at, finding.field), finding.message, finding.hint)
 
     def _where(self, items_path: Path) -> rules.Where:
-        return lambda index: f"line {self.doc.line((*items_path, index))}"
+        def where(index: int) -> str:
+            path = (*items_path, index)
+            file = self.doc.file(path, self.source)
+            line = f"line {self.doc.line(path)}"
+            return line if file == self.source else f"{line} of {file}"
+
+        return where
 
     def _add(self, path: Path, message: str, hint: str, *, on_key: bool = False) -> None:
         if path in self.doc.unreadable:  # already reported as a YAML problem
             return
         line = self.doc.key_line(path) if on_key else self.doc.line(path)
-        self.problems.append(Problem(self.source, line, format_path(path), message, hint))
+        file = self.doc.file(path, self.source)
+        self.problems.append(Problem(file, line, format_path(self.doc.path_in_file(path)), message, hint))
         if len(self.problems) >= MAX_PROBLEMS:
             raise _Enough
 

@@ -10,7 +10,7 @@ aliases are collected as issues instead of being silently resolved.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -61,12 +61,27 @@ class Document:
     key_lines: Mapping[Path, int]  # line of the key of each mapping member
     issues: tuple[YamlIssue, ...]
     unreadable: frozenset[Path]  # nodes replaced by None because of an issue
+    files: Mapping[Path, str] = field(default_factory=dict)  # a merged chain: the file of each node
+    paths: Mapping[Path, Path] = field(default_factory=dict)  # ... and its path in that file
 
     def line(self, path: Path) -> int | None:
         """The line of ``path``, or of its nearest ancestor present in the document."""
         while path not in self.lines and path:
             path = path[:-1]
         return self.lines.get(path)
+
+    def file(self, path: Path, default: str) -> str:
+        """The file ``path`` was written in (templates that extend a base), else ``default``."""
+        while path not in self.files and path:
+            path = path[:-1]
+        return self.files.get(path, default)
+
+    def path_in_file(self, path: Path) -> Path:
+        """Where ``path`` of a merged chain is written in its own file (itself otherwise)."""
+        rest: Path = ()
+        while path not in self.paths and path:
+            path, rest = path[:-1], (path[-1], *rest)
+        return (*self.paths[path], *rest) if path in self.paths else (*path, *rest)
 
     def key_line(self, path: Path) -> int | None:
         return self.key_lines.get(path) or self.line(path)

@@ -27,6 +27,7 @@ _RUN_FIELDS = (
     "progress",
     "result",
     "worker",
+    "template_sources",
 )
 
 

@@ -117,6 +117,8 @@ class RunRow(Base):
     progress: Mapped[list[Any] | None] = mapped_column(Json)  # the engine's progress lines, as they happen
     result: Mapped[dict[str, Any] | None]  # what the job came to (ApplyResult.to_json(), a plan, a refusal)
     worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the process running the job
+    # Every file of the template: [{"name", "sha256"}], the template first, then the bases it extends
+    template_sources: Mapped[list[Any] | None] = mapped_column(Json)
 
 
 class EventRow(Base):

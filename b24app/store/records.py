@@ -96,6 +96,7 @@ class Run:
     progress: list[str] | None = None
     result: dict[str, Any] | None = None
     worker: str | None = None
+    template_sources: list[dict[str, str]] | None = None  # the template's file, then its bases'
 
 
 @dataclass(frozen=True)

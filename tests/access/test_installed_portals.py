@@ -7,6 +7,7 @@ pair is saved, and the journal records the command line's runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -210,3 +211,23 @@ def test_a_refused_apply_by_domain_is_journaled_as_refused(
     refused = app_store.runs.last(installed.portal.id, kind=RunKind.APPLY)
     assert refused.outcome == RunOutcome.REFUSED and "changed since the plan" in refused.error
     assert refused.finished_at is not None
+
+
+def test_plan_and_apply_of_a_child_template_journal_every_file(
+    capsys, cli_env, app_store, sandbox, kit, example_path, tmp_path
+):
+    installed = kit.install(sandbox, app_store)
+    base = tmp_path / "base.yaml"
+    base.write_text(example_path.read_text(encoding="utf-8"), encoding="utf-8")
+    child = tmp_path / "client.yaml"
+    child.write_text("extends: base.yaml\nhonorifics:\n  - {id: HNR_RU_1, name: г-н}\n", encoding="utf-8")
+    expected = [
+        {"name": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()} for path in (child, base)
+    ]
+    domain = installed.portal.domain
+    assert run(capsys, "plan", str(child), "--portal", domain)[0] == 2
+    assert run(capsys, "apply", str(child), "--portal", domain, "--yes")[0] == 0
+    for kind in (RunKind.PLAN, RunKind.APPLY):
+        journaled = app_store.runs.last(installed.portal.id, kind=kind)
+        assert journaled.template_sources == expected
+        assert journaled.template_name == "client.yaml" and journaled.template_hash == expected[0]["sha256"]
