@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from b24app import cli_store, console, manifest, registrations, runs, sync, template_files
+from b24app import cli_rollback, cli_store, console, manifest, registrations, runs, sync, template_files
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
@@ -188,7 +188,10 @@ def cmd_plan(args) -> int:
             target.record(RunKind.PLAN, RunOutcome.FAILED, error=str(error), requests_used=requests, **which)
             raise
         target.record(
-            RunKind.PLAN, RunOutcome.PLANNED, **which, **runs.planned(result, target.client.requests_sent)
+            RunKind.PLAN,
+            RunOutcome.PLANNED,
+            **which,
+            **runs.planned(result, target.client.requests_sent, read.state, template),
         )
     client = target.client
     if read.is_admin is False and result.has_changes:
@@ -278,7 +281,7 @@ def _journaled_apply(
         except BaseException as error:
             _finish(target, run_id, RunOutcome.FAILED, error=redact(str(error)) or type(error).__name__)
             raise
-        outcome, details = runs.applied(result, states[0] if states else None)
+        outcome, details = runs.applied(result, states[0] if states else None, template)
         _finish(target, run_id, outcome, **details)
     return result
 
@@ -480,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_example)
 
     manifest.add_command(sub)
+    cli_rollback.add_commands(sub)
     registrations.add_command(sub)
     for plugin in entry_points(group="b24app.commands"):  # e.g. serve, from the web layer (handlers)
         plugin.load()(sub)

@@ -111,6 +111,11 @@ def _connect(ref: str, source: str) -> Client:
         raise CommandError(f"{error} (from {source})") from None
 
 
+def who() -> str:
+    """Who runs the command line, for the journal."""
+    return _who()
+
+
 def _who() -> str:
     try:
         return f"command line ({getpass.getuser()})"

@@ -184,7 +184,7 @@ class Jobs:
                 )
             except (sync.PlanChanged, sync.UnsafePlan) as error:
                 return RunOutcome.REFUSED, {**runs.refused(error, client.requests_sent), **sources}
-            outcome, details = runs.applied(result, state[0] if state else None)
+            outcome, details = runs.applied(result, state[0] if state else None, template)
             return outcome, details | sources
 
         self._run(run_id, portal_id, work)
@@ -193,9 +193,9 @@ class Jobs:
         def work(progress: sync.Progress) -> tuple[RunOutcome, dict[str, Any]]:
             client = connect_installed(self.store, self.settings, portal_id)
             template = self._template(name, text)
-            plan, _ = sync.make_plan(client, template, progress=progress)
-            sources = {"template_sources": runs.template_sources(template)}
-            return RunOutcome.PLANNED, runs.planned(plan, client.requests_sent) | sources
+            plan, read = sync.make_plan(client, template, progress=progress)
+            details = runs.planned(plan, client.requests_sent, read.state, template)
+            return RunOutcome.PLANNED, details | {"template_sources": runs.template_sources(template)}
 
         self._run(run_id, portal_id, work)
 

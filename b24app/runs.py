@@ -13,8 +13,10 @@ from b24app import console
 from b24app.core.changes import Plan
 from b24app.core.dump import dump_template
 from b24app.core.export import template_from_state
+from b24app.core.matching import match_smart_process
 from b24app.core.model import PortalState, Template
 from b24app.outcome import ApplyResult
+from b24app.snapshot import dump_state
 from b24app.store import RunOutcome
 from b24app.sync import PlanChanged, UnsafePlan
 
@@ -29,29 +31,55 @@ def template_sources(template: Template) -> list[dict[str, str]]:
     return [{"name": source.name, "sha256": source.sha256} for source in template.sources]
 
 
-def state_before(state: PortalState) -> dict[str, Any]:
-    """The portal as read before applying, as a template (what a rollback would plan towards)."""
-    return {"domain": state.domain, "template": dump_template(template_from_state(state))}
-
-
-def planned(plan: Plan, requests: int) -> dict[str, Any]:
+def state_before(state: PortalState, template: Template | None = None) -> dict[str, Any]:
+    """The portal as read before the run: the complete state (b24app.snapshot, what a rollback plans
+    from), the same as a template for people, and which lists the run's template managed."""
     return {
+        "domain": state.domain,
+        "template": dump_template(template_from_state(state)),
+        "state": dump_state(state),
+        "managed": None if template is None else managed(template, state),
+    }
+
+
+def managed(template: Template, state: PortalState) -> dict[str, Any]:
+    """What a template manages: its flat lists, its pipeline sections, and its smart processes (the
+    entityTypeIds of those the portal had, the titles of all)."""
+    found = (match_smart_process(p, state.smart_processes)[0] for p in template.smart_processes or ())
+    return {
+        "lists": sorted(template.lists),
+        "deal_pipelines": template.deal_pipelines is not None,
+        "invoice_pipelines": template.invoice_pipelines is not None,
+        "smart_processes": sorted(p.entity_type_id for p in found if p is not None and p.entity_type_id),
+        "smart_process_titles": sorted(p.title for p in template.smart_processes or ()),
+    }
+
+
+def planned(
+    plan: Plan, requests: int, state: PortalState | None = None, template: Template | None = None
+) -> dict[str, Any]:
+    details = {
         "plan": plan.to_json(),
         "checksum": plan.checksum,
         "summary": dict(plan.summary),
         "requests_used": requests,
         "result": plan.to_json(),
     }
+    if state is not None:
+        details["state_before"] = state_before(state, template)
+    return details
 
 
-def applied(result: ApplyResult, state: PortalState | None) -> tuple[RunOutcome, dict[str, Any]]:
+def applied(
+    result: ApplyResult, state: PortalState | None, template: Template | None = None
+) -> tuple[RunOutcome, dict[str, Any]]:
     outcome = RunOutcome.APPLIED if result.summary().ok else RunOutcome.NOT_CONVERGED
     return outcome, {
         "plan": result.plan.to_json(),
         "checksum": result.plan.checksum,
         "summary": dict(result.plan.summary),
         "requests_used": result.requests,
-        "state_before": None if state is None else state_before(state),
+        "state_before": None if state is None else state_before(state, template),
         "result": result.to_json(),
     }
 

@@ -82,6 +82,7 @@ EN = {
     "outcome_failed": "failed",
     "kind_plan": "plan",
     "kind_apply": "apply",
+    "kind_rollback": "rollback",
     # the plan's own sentences (b24app.core.render.render_html)
     "plan_portal": "Portal {domain}",
     "plan_summary": "Plan: {create} to create, {update} to update, {delete} to delete, {blocked} blocked.",
@@ -166,6 +167,7 @@ RU = {
     "outcome_failed": "ошибка",
     "kind_plan": "план",
     "kind_apply": "применение",
+    "kind_rollback": "откат",
     "plan_portal": "Портал {domain}",
     "plan_summary": "План: создать {create}, изменить {update}, удалить {delete}, заблокировано {blocked}.",
     "plan_none": "Различий нет: портал соответствует шаблону.",

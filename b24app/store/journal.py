@@ -28,6 +28,7 @@ _RUN_FIELDS = (
     "result",
     "worker",
     "template_sources",
+    "rollback_of",
 )
 
 

@@ -119,6 +119,7 @@ class RunRow(Base):
     worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the process running the job
     # Every file of the template: [{"name", "sha256"}], the template first, then the bases it extends
     template_sources: Mapped[list[Any] | None] = mapped_column(Json)
+    rollback_of: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
 
 
 class EventRow(Base):

@@ -17,6 +17,7 @@ class PortalState(StrEnum):
 class RunKind(StrEnum):
     PLAN = "plan"
     APPLY = "apply"
+    ROLLBACK = "rollback"  # an apply of the state before another run (``rollback_of``)
 
 
 class RunOutcome(StrEnum):
@@ -97,6 +98,7 @@ class Run:
     result: dict[str, Any] | None = None
     worker: str | None = None
     template_sources: list[dict[str, str]] | None = None  # the template's file, then its bases'
+    rollback_of: int | None = None  # a rollback: the run whose state before it restored
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from b24app.bitrix.ratelimit import LeakyBucket
 from b24app.core.template import load_template
 from b24app.jobs import WORKER_DIED, Jobs
 from b24app.portal_access import PortalUnavailable, connect_installed
+from b24app.rollback import plan_rollback
 from b24app.store import PortalState, RunOutcome, Store
 
 ADMIN = {"id": 1, "name": "Admin Adminov"}
@@ -92,6 +93,11 @@ def test_an_apply_job_converges_and_its_run_survives_a_restart(
     assert run.checksum == planned.outcome_json["checksum"] and run.summary == planned.outcome_json["summary"]
     assert run.requests_used == status.outcome_json["requests"] and run.template_name == "crm"
     assert "lead_stages:" in run.state_before["template"] and run.finished_at >= run.started_at
+    # The journal keeps what a rollback needs of a job's runs too: the state and what the template managed.
+    assert run.state_before["managed"]["deal_pipelines"] and "sources" in run.state_before["managed"]["lists"]
+    assert app_store.runs.get(plan_id).state_before["state"]["version"] == 1
+    rollback, _ = plan_rollback(app_store, settings, run_id, force=True)
+    assert any(c.action == "delete" and c.key == "Монтаж" for c in rollback.changes)
     client = connect_installed(app_store, settings, portal.id)
     again, _ = sync.make_plan(client, load_template(text, source="crm"))
     assert not again.has_changes
