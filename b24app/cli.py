@@ -16,7 +16,18 @@ from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from b24app import cli_rollback, cli_store, console, manifest, registrations, runs, sync, template_files
+from b24app import (
+    cli_rollback,
+    cli_store,
+    console,
+    fleet_cli,
+    manifest,
+    registrations,
+    runs,
+    sync,
+    template_files,
+)
+from b24app import fleet as fleet_mod
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
@@ -177,6 +188,10 @@ def _which(args, template: Template, text: str) -> dict:
 
 
 def cmd_plan(args) -> int:
+    if fleet_cli.is_fleet(args):
+        template, text = _read_template_text(args.template)
+        return fleet_cli.cmd_fleet_plan(args, template, _which(args, template, text), _options(args))
+    args.portal = fleet_cli.single_portal(args)
     template, text = _read_template_text(args.template)
     _writable(args.out, "plan")
     which = _which(args, template, text)
@@ -229,6 +244,10 @@ def _saved_plan(path: str | None) -> dict | None:
 
 
 def cmd_apply(args) -> int:
+    if fleet_cli.is_fleet(args):
+        template, text = _read_template_text(args.template)
+        return fleet_cli.cmd_fleet_apply(args, template, _which(args, template, text), _options(args))
+    args.portal = fleet_cli.single_portal(args)
     template, text = _read_template_text(args.template)
     saved = _saved_plan(args.plan)
     if not args.yes:
@@ -402,11 +421,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="b24app", description="Bitrix24 CRM reference lists as code.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def portal_args(p: argparse.ArgumentParser) -> None:
+    def portal_args(p: argparse.ArgumentParser, fleet: bool = False) -> None:
         p.add_argument(
             "--portal",
-            help=f"incoming-webhook URL, or an installed portal's domain or member_id (or set {PORTAL_ENV})",
+            action="append" if fleet else "store",
+            help=f"incoming-webhook URL, or an installed portal's domain or member_id (or set {PORTAL_ENV})"
+            + ("; repeat it for several portals (a fleet run)" if fleet else ""),
         )
+        if fleet:
+            p.add_argument("--all", action="store_true", help="every portal installed in the store")
+            p.add_argument(
+                "--concurrency",
+                type=int,
+                metavar="N",
+                help=f"portals worked on at once in a fleet run (default {fleet_mod.DEFAULT_CONCURRENCY}); "
+                "each keeps to its own request budget",
+            )
+            p.add_argument(
+                "--attempts",
+                type=int,
+                metavar="N",
+                help="fleet run: tries per request before a portal is reported as failing (default 6)",
+            )
         p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
         p.add_argument("--no-color", action="store_true", help="no colours")
 
@@ -421,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def sync_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("template")
-        portal_args(p)
+        portal_args(p, fleet=True)
         p.add_argument(
             "--prune",
             action="store_true",
@@ -445,6 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-wait",
         action="store_true",
         help="fail at once if another b24app run is applying to this portal (default: wait for it)",
+    )
+    p.add_argument(
+        "--canary",
+        type=int,
+        default=0,
+        metavar="K",
+        help="fleet run: apply to the first K portals first; stop if any of them does not converge",
     )
     p.set_defaults(func=cmd_apply)
 

@@ -71,10 +71,11 @@ def opened_store() -> Iterator[tuple[Store, Settings]]:
 
 
 @contextlib.contextmanager
-def target(ref: str, source: str) -> Iterator[Target]:
-    """The client for ``ref``: a webhook URL, or (with a store) an installed portal's domain or member_id."""
+def target(ref: str, source: str, **client_options: Any) -> Iterator[Target]:
+    """The client for ``ref``: a webhook URL, or (with a store) an installed portal's domain or member_id.
+    ``client_options`` go to the :class:`Client` (e.g. ``max_attempts``)."""
     if "/" in ref or not store_configured():
-        yield Target(_connect(ref, source))
+        yield Target(_connect(ref, source, **client_options))
         return
     with opened_store() as (store, settings):
         resolver = StoreResolver(store, settings)
@@ -82,10 +83,11 @@ def target(ref: str, source: str) -> Iterator[Target]:
         try:
             portal = resolver.portal_for(ref)
             if portal is None:
-                yield Target(_connect(ref, source))  # no such portal: connect says what PORTAL may be
+                # no such portal: connect says what PORTAL may be
+                yield Target(_connect(ref, source, **client_options))
                 return
             try:
-                client = connect_installed(store, settings, portal)
+                client = connect_installed(store, settings, portal, **client_options)
             except PortalUnavailable as error:
                 raise CommandError(f"{error} (from {source})") from None
             yield Target(client, store, portal)
@@ -104,9 +106,9 @@ def portal_lock(item: Target) -> Iterator[None]:
         yield
 
 
-def _connect(ref: str, source: str) -> Client:
+def _connect(ref: str, source: str, **client_options: Any) -> Client:
     try:
-        return connect(ref)
+        return connect(ref, **client_options)
     except ValueError as error:
         raise CommandError(f"{error} (from {source})") from None
 

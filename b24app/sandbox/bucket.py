@@ -31,6 +31,8 @@ class LeakyBucket:
         self._level = 0.0
         self._stamp = clock.now()
         self._lock = threading.Lock()
+        self.refused = 0  # requests refused for the rate (503 QUERY_LIMIT_EXCEEDED)
+        self.peak = 0.0  # the highest the counter has been: never above limits.capacity
 
     def take(self) -> bool:
         with self._lock:
@@ -38,8 +40,10 @@ class LeakyBucket:
             self._level = max(0.0, self._level - (now - self._stamp) * self.limits.drain)
             self._stamp = now
             if self._level + 1 > self.limits.capacity:
+                self.refused += 1
                 return False
             self._level += 1
+            self.peak = max(self.peak, self._level)
             return True
 
     def reset(self) -> None:

@@ -221,7 +221,8 @@ def test_reconnect_with_the_authorization_code_flow(box, app_server, caplog):
     assert tokens.member_id == portal.member_id and tokens.client_endpoint == portal.base_url + "rest/"
 
     client = Client(
-        OAuthAuth(tokens, app["client_id"], app["client_secret"], oauth_url=box.oauth_url), bucket=LeakyBucket()
+        OAuthAuth(tokens, app["client_id"], app["client_secret"], oauth_url=box.oauth_url),
+        bucket=LeakyBucket(),
     )
     assert client.call("user.admin").result is True
     with pytest.raises(AuthError) as spent:

@@ -14,6 +14,8 @@ def test_burst_over_the_bucket_gets_503_then_recovers_after_drain(sandbox):
         statuses = [session.get(hook + "profile", timeout=TIMEOUT).status_code for _ in range(55)]
         assert statuses[:50] == [200] * 50
         assert 503 in statuses[50:]
+        bucket = sandbox.portals[0].bucket  # what benchmarks read: refusals and the highest level
+        assert bucket.refused == statuses.count(503) and 49 < bucket.peak <= 50
         refused = session.get(hook + "profile", timeout=TIMEOUT)
         assert refused.json() == {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
         sandbox.advance_clock(1.0)  # drains 2 requests

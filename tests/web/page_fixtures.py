@@ -88,7 +88,10 @@ def install(box: Sandbox, store: Store, settings: Settings, number: int, templat
     store.tokens.save(
         portal.id,
         TokenPair(
-            pair["access_token"], pair["refresh_token"], datetime.fromtimestamp(pair["expires"], UTC), app.scope
+            pair["access_token"],
+            pair["refresh_token"],
+            datetime.fromtimestamp(pair["expires"], UTC),
+            app.scope,
         ),
     )
     if template:

@@ -44,4 +44,8 @@ def test_templates_hold_no_sentence_outside_the_catalogue():
 
 def test_the_portal_language_picks_the_catalogue():
     assert i18n.catalogue("ru") is i18n.RU and i18n.catalogue("RU") is i18n.RU
-    assert i18n.catalogue("en") is i18n.EN and i18n.catalogue("de") is i18n.EN and i18n.catalogue(None) is i18n.EN
+    assert (
+        i18n.catalogue("en") is i18n.EN
+        and i18n.catalogue("de") is i18n.EN
+        and i18n.catalogue(None) is i18n.EN
+    )

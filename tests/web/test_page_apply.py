@@ -136,9 +136,9 @@ def test_a_pasted_template_is_checked_with_line_numbered_problems(env):
 def test_a_pasted_template_is_planned_and_applied(env, example_path):
     client, portal = env
     page = frame_post(client, portal).get_data(as_text=True)
-    planned = submit(client, page, "choose", template_name="", template_text=example_path.read_text()).get_data(
-        as_text=True
-    )
+    planned = submit(
+        client, page, "choose", template_name="", template_text=example_path.read_text()
+    ).get_data(as_text=True)
     fields = Form(planned).forms["apply"][1]
     assert "template_name" not in fields and fields["template_text"] == example_path.read_text()
     done = finished_run_page(client, submit(client, planned, "apply").get_data(as_text=True))
@@ -155,7 +155,9 @@ def test_save_this_portal_as_a_template(env):
     assert template.lists
     replaced = submit(client, answer.get_data(as_text=True), "export-form", name="reference-1")
     assert "tick the box to replace it" in replaced.get_data(as_text=True)
-    confirmed = submit(client, replaced.get_data(as_text=True), "export-form", name="reference-1", overwrite="yes")
+    confirmed = submit(
+        client, replaced.get_data(as_text=True), "export-form", name="reference-1", overwrite="yes"
+    )
     assert "saved to the library" in confirmed.get_data(as_text=True)
     assert json.dumps(sorted(p.name for p in portal.settings.templates.iterdir())) == json.dumps(
         ["crm.yaml", "reference-1.yaml"]
@@ -169,7 +171,9 @@ def test_a_large_pasted_template_is_read_and_a_larger_request_refused(env):
     large = "version: 1\nsources:\n" + entries  # ~0.6 MB: over the callbacks' 256 KB, under 2 MB
     answer = submit(client, page, "choose", template_name="", template_text=large)
     assert answer.status_code == 200
-    assert "pasted template:3: this list has more than 1,000 items" in Form(answer.get_data(as_text=True)).text
+    assert (
+        "pasted template:3: this list has more than 1,000 items" in Form(answer.get_data(as_text=True)).text
+    )
     huge = submit(client, page, "choose", template_name="", template_text="#" * (5 * 2**20))
     assert huge.status_code == 413
 
