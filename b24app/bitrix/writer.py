@@ -71,8 +71,6 @@ def _pipeline_create(change: PipelineCreate) -> Command:
         fields["sort"] = want.sort
     if etid == catalog.DEAL and want.key:
         fields["originId"] = want.key
-    if etid != catalog.DEAL and want.default:
-        fields["isDefault"] = "Y"
     return Command("crm.category.add", {"entityTypeId": etid, "fields": fields})
 
 

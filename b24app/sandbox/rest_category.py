@@ -49,6 +49,15 @@ def resolve_entity_type(portal: Portal, params: dict) -> int:
     raise type_not_found()
 
 
+def _require_categories_enabled(portal: Portal, etid: int) -> None:
+    """A smart process made with isCategoriesEnabled N keeps its one default pipeline: crm.category.*
+    serves such a type only while it has categories enabled (reference-lists.md §4.1), so adding one
+    is refused."""
+    dyn = portal.type_by_entity_type_id(etid) if etid >= 128 else None
+    if dyn is not None and not dyn.flags.get("isCategoriesEnabled", False):
+        raise RestError(400, "ENTITY_TYPE_NOT_SUPPORTED", f"Entity type DYNAMIC_{etid} is not supported")
+
+
 def render_category(cat: Category) -> dict:
     out: dict = {
         "id": cat.id,
@@ -164,6 +173,7 @@ def category_get(portal: Portal, params: dict, ctx: CallContext) -> Reply:
 def category_add(portal: Portal, params: dict, ctx: CallContext) -> Reply:
     require_crm_admin(portal, ctx)
     etid = resolve_entity_type(portal, params)
+    _require_categories_enabled(portal, etid)
     fields = _fields_param(params)
     if str(fields.get("isSystem", "N")).upper() == "Y":
         raise RestError(400, "ADDING_DISABLED", "Cannot add a system pipeline")

@@ -185,7 +185,9 @@ def _next_entity_type_id(portal: Portal) -> int:
 
 
 def type_add(portal: Portal, params: dict, ctx: CallContext) -> Reply:
-    """New smart process with its default category ("Общая"/"General") and that category's 5 stages."""
+    """New smart process with its default category ("Общая"/"General") and that category's 5 stages,
+    whatever isCategoriesEnabled says (reference-lists.md §4.2, §4.4); without that flag (its default is
+    N) crm.category.add refuses further pipelines for the type (rest_category)."""
     require_crm_admin(portal, ctx)
     fields = _fields(params)
     title = str(fields.get("title") or "").strip()

@@ -134,9 +134,9 @@ STAGES = RefList("deal_stages", ())
             {"entityTypeId": 2, "fields": {"name": "Аренда", "sort": 300, "originId": "rent"}},
         ),
         (
-            PipelineCreate(SMART, "Основная", Pipeline("Основная", STAGES, default=True, key="main")),
+            PipelineCreate(SMART, "Срочные", Pipeline("Срочные", STAGES, key="main")),
             "crm.category.add",
-            {"entityTypeId": 130, "fields": {"name": "Основная", "isDefault": "Y"}},
+            {"entityTypeId": 130, "fields": {"name": "Срочные"}},  # originId is for deals only
         ),
         (
             PipelineUpdate(DEALS, "Аренда", (FieldChange("sort", 1, 2), FieldChange("key", None, "rent"))),

@@ -161,7 +161,11 @@ def test_smart_invoice_category_stages(hook):
 
 @pytest.fixture(scope="module")
 def spa(hook):
-    t = ok(hook, "crm.type.add", {"fields": {"title": "Проекты", "entityTypeId": 180}})["type"]
+    t = ok(
+        hook,
+        "crm.type.add",
+        {"fields": {"title": "Проекты", "entityTypeId": 180, "isCategoriesEnabled": "Y"}},
+    )["type"]
     return t
 
 
@@ -263,7 +267,7 @@ def test_spa_stage_add_prefix_and_category(hook, spa):
 
 
 def test_spa_delete_rules(hook):
-    t = ok(hook, "crm.type.add", {"fields": {"title": "DelRules"}})["type"]
+    t = ok(hook, "crm.type.add", {"fields": {"title": "DelRules", "isCategoriesEnabled": "Y"}})["type"]
     e = t["entityTypeId"]
     default = ok(hook, "crm.category.list", {"entityTypeId": e})["categories"][0]
     other = ok(hook, "crm.category.add", {"entityTypeId": e, "fields": {"name": "Other"}})["category"]
@@ -301,7 +305,7 @@ def test_spa_delete_empty_category_removes_stages(hook, spa):
 
 def test_spa_default_category_of_empty_type_deletable(hook):
     # §4.3 quirk: the default check only applies when the type has items
-    t = ok(hook, "crm.type.add", {"fields": {"title": "Empty"}})["type"]
+    t = ok(hook, "crm.type.add", {"fields": {"title": "Empty", "isCategoriesEnabled": "Y"}})["type"]
     e = t["entityTypeId"]
     ok(hook, "crm.category.add", {"entityTypeId": e, "fields": {"name": "Keep"}})
     d = [

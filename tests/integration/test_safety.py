@@ -311,6 +311,7 @@ def test_smart_process_with_pipelines_is_created_then_renamed(client, webhook):
     assert result.converged and not result.failed
     (made,) = rest(webhook, "crm.type.list", {})["types"]
     assert (made["title"], made["code"]) == ("Закупки", "purchases")
+    assert made["isCategoriesEnabled"] == "Y"  # without it Bitrix24 refuses the second pipeline
     etid = made["entityTypeId"]
     pipelines = {c["name"]: c for c in categories(webhook, etid)}
     assert sorted(pipelines) == ["Импорт", "Общая"] and pipelines["Общая"]["isDefault"] == "Y"
@@ -334,6 +335,36 @@ def test_smart_process_with_pipelines_is_created_then_renamed(client, webhook):
     assert (after["id"], after["title"]) == (made["id"], "Снабжение")
     assert sorted(c["name"] for c in categories(webhook, etid)) == ["Импорт и ВЭД", "Общая"]
     assert not sync.make_plan(client, template(renamed))[0].has_changes
+
+
+def test_a_smart_process_left_without_a_default_pipeline_gets_the_templates_one(client, webhook):
+    """Bitrix24 lets the default pipeline of a smart process without items be deleted
+    (reference-lists.md §4.3): the template's default pipeline is then created as the default, or,
+    when the portal has it under its name, marked default."""
+    fields = {"title": "Закупки", "code": "purchases", "isCategoriesEnabled": "Y"}
+    etid = rest(webhook, "crm.type.add", {"fields": fields})["type"]["entityTypeId"]
+
+    def leave_only_imports() -> None:
+        for category in categories(webhook, etid):
+            if category["name"] != "Импорт":
+                rest(webhook, "crm.category.delete", {"entityTypeId": etid, "id": category["id"]})
+        assert [(c["name"], c["isDefault"]) for c in categories(webhook, etid)] == [("Импорт", "N")]
+
+    rest(webhook, "crm.category.add", {"entityTypeId": etid, "fields": {"name": "Импорт"}})
+    leave_only_imports()
+    assert sync.apply(client, template(PURCHASES)).converged
+    assert {c["name"]: c["isDefault"] for c in categories(webhook, etid)} == {"Общая": "Y", "Импорт": "N"}
+
+    leave_only_imports()
+    imports_default = PURCHASES.replace("name: Общая\n        default: true", "name: Общая").replace(
+        "name: Импорт\n", "name: Импорт\n        default: true\n"
+    )
+    plan, _ = sync.make_plan(client, template(imports_default))
+    pipelines = [c for c in plan.to_json()["changes"] if c["target"] == "pipeline"]
+    assert [(c["action"], c["key"]) for c in pipelines] == [("create", "Общая"), ("update", "Импорт")]
+    assert (pipelines[1]["old"], pipelines[1]["new"]) == ({"default": False}, {"default": True})
+    assert sync.apply(client, template(imports_default)).converged
+    assert {c["name"]: c["isDefault"] for c in categories(webhook, etid)} == {"Общая": "N", "Импорт": "Y"}
 
 
 # -- the demo -------------------------------------------------------------------------------------

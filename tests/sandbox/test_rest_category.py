@@ -135,6 +135,28 @@ def test_add_validation_and_permissions(portal):
     )
 
 
+@pytest.mark.parametrize("flag", [None, "N"])
+def test_a_smart_process_without_categories_keeps_one_pipeline_and_refuses_more(portal, flag):
+    fields = {"title": "Cars"} | ({"isCategoriesEnabled": flag} if flag else {})
+    created = call(portal, "crm.type.add", {"fields": fields}, ADMIN).result["type"]
+    etid = created["entityTypeId"]
+    assert created["isCategoriesEnabled"] == "N"
+    cats = cat_call(portal, "list", entityTypeId=etid).result["categories"]
+    assert [(c["name"], c["isDefault"]) for c in cats] == [("Общая", "Y")]  # made whatever the flag says
+    assert stage_ids(portal, f"DYNAMIC_{etid}_STAGE_{cats[0]['id']}")[-1].endswith(":FAIL")
+    err = error_of(portal, "crm.category.add", {"entityTypeId": etid, "fields": {"name": "Second"}})
+    assert (err.error, err.description) == (
+        "ENTITY_TYPE_NOT_SUPPORTED",
+        f"Entity type DYNAMIC_{etid} is not supported",
+    )
+    assert len(cat_call(portal, "list", entityTypeId=etid).result["categories"]) == 1
+    call(portal, "crm.type.update", {"id": created["id"], "fields": {"isCategoriesEnabled": "Y"}}, ADMIN)
+    assert (
+        cat_call(portal, "add", entityTypeId=etid, fields={"name": "Second"}).result["category"]["name"]
+        == "Second"
+    )
+
+
 def test_smart_process_type_and_categories(portal):
     created = call(
         portal, "crm.type.add", {"fields": {"title": "Cars", "isCategoriesEnabled": "Y"}}, ADMIN
@@ -164,7 +186,9 @@ def test_smart_process_type_and_categories(portal):
 
 
 def test_item_category_delete_rules(portal):
-    etid = call(portal, "crm.type.add", {"fields": {"title": "T"}}, ADMIN).result["type"]["entityTypeId"]
+    etid = call(portal, "crm.type.add", {"fields": {"title": "T", "isCategoriesEnabled": "Y"}}, ADMIN).result[
+        "type"
+    ]["entityTypeId"]
     default_id = cat_call(portal, "list", entityTypeId=etid).result["categories"][0]["id"]
     other = cat_call(portal, "add", entityTypeId=etid, fields={"name": "O"}).result["category"]["id"]
     call(portal, "crm.item.add", {"entityTypeId": etid, "fields": {"title": "i", "categoryId": other}}, ADMIN)
@@ -294,7 +318,9 @@ def test_linked_user_fields_need_use_in_userfields(portal):
 
 
 def test_entity_types_name_the_pipeline_of_smart_process_lists_only(portal):
-    etid = call(portal, "crm.type.add", {"fields": {"title": "Cars"}}, ADMIN).result["type"]["entityTypeId"]
+    etid = call(
+        portal, "crm.type.add", {"fields": {"title": "Cars", "isCategoriesEnabled": "Y"}}, ADMIN
+    ).result["type"]["entityTypeId"]
     second = cat_call(portal, "add", entityTypeId=etid, fields={"name": "Second", "sort": 700}).result[
         "category"
     ]

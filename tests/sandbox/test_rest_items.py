@@ -155,7 +155,9 @@ def test_legacy_deal_update_moves_stage_but_not_pipeline(portal):
 
 
 def test_crm_item_get_update_delete(portal):
-    etid = call(portal, "crm.type.add", {"fields": {"title": "T"}}, ADMIN).result["type"]["entityTypeId"]
+    etid = call(portal, "crm.type.add", {"fields": {"title": "T", "isCategoriesEnabled": "Y"}}, ADMIN).result[
+        "type"
+    ]["entityTypeId"]
     first = call(portal, "crm.category.list", {"entityTypeId": etid}, ADMIN).result["categories"][0]["id"]
     second = call(portal, "crm.category.add", {"entityTypeId": etid, "fields": {"name": "B"}}, ADMIN).result
     second_id = second["category"]["id"]

@@ -10,7 +10,8 @@ from b24app.core.changes import (
     FieldChange,
     Scope,
 )
-from b24app.core.model import Entry, RefList
+from b24app.core.model import Entry, PortalState, RefList, Template
+from b24app.core.plan import plan
 from b24app.core.zones import Zone, block_held, held_moves, keep_failures_after, zone_of, zone_safe_order
 
 SCOPE = Scope("lead_stages", "lead stages (STATUS)", "STATUS")
@@ -164,3 +165,72 @@ def test_moves_up_go_first_last_of_the_list_first():
     up1, up2 = sort_update("A", 20, 25), sort_update("JUNK", 40, 60)
     create = EntryCreate(SCOPE, "B", E("B", 45, "failure"))
     assert zone_safe_order([down, up1, create, up2]) == [up2, up1, down, create]
+
+
+# -- what the mutation run of zones.py found untested (README, "Mutation testing") --------------------
+
+
+def test_stranded_failure_stages_keep_their_order_when_moved_after_everything():
+    portal = leads(E("NEW", 10, row=1), E("CONVERTED", 30, "success", row=3))
+    current = {"NEW": 10, "CONVERTED": 30, "ZZZ": 40, "AAA": 50}  # names sort against their order
+    semantics = {**{e.id: e.semantics for e in portal.entries}, "ZZZ": "failure", "AAA": "failure"}
+    z = Zone(current, {**current, "CONVERTED": 60}, semantics, "CONVERTED", {"CONVERTED"})
+    moves = keep_failures_after(z, {"NEW", "CONVERTED"}, SCOPE, {"ZZZ": 7, "AAA": 8})
+    assert [(m.key, m.fields[0].new) for m in moves] == [("ZZZ", 70), ("AAA", 80)]
+
+
+def test_the_held_success_move_names_the_stages_it_would_strand():
+    z = zone({"CONVERTED": 55, "JUNK": 60, "A": 58}, {"CONVERTED", "JUNK", "A"})
+    held = held_moves(z, [])
+    assert held["CONVERTED"] == (
+        "moving it to sort 55 would leave A, LATE on the wrong side of it (process stages go before the "
+        "success stage, failure stages after; for leads, deals and quotes that order decides a stage's "
+        "semantics); list them in the template in their place, or prune them"
+    )
+
+
+def test_a_failure_stage_moving_before_the_success_stage_is_held_and_said_so():
+    z = zone({"JUNK": 25}, {"JUNK"})
+    assert held_moves(z, []) == {
+        "JUNK": "sort 25 would put this failure stage before the success stage CONVERTED (sort 30); "
+        "keep it on its side"
+    }
+
+
+def test_a_stage_still_crossing_once_the_success_move_is_held_is_held_too():
+    # two stages only: the rounds of held_moves must reach the stage after holding the success move
+    z = Zone({"P": 10, "S": 20}, {"P": 25, "S": 5}, {"P": "process", "S": "success"}, "S", {"P", "S"})
+    held = held_moves(z, [])
+    assert set(held) == {"S", "P"} and z.final == {"P": 10, "S": 20}
+
+
+def test_a_held_update_keeps_the_reason_of_its_other_fields():
+    update = EntryUpdate(SCOPE, "A", (FieldChange("name", "a", "Б"), FieldChange("sort", 20, 35)), 2, "why")
+    (rest, _) = block_held([update], {"A": "held"})
+    assert rest == EntryUpdate(SCOPE, "A", (FieldChange("name", "a", "Б"),), 2, "why")
+
+
+def test_a_new_stage_that_would_cross_the_held_success_stage_is_not_created():
+    # the success stage may not move down to 15 past A (unlisted, kept): it stays at 30, and the new
+    # failure stage LOST at 17 would then sit before it
+    desired = leads(
+        E("NEW", 10), E("CONVERTED", 15, "success"), E("LOST", 17, "failure"), E("JUNK", 40, "failure")
+    )
+    result = plan(
+        Template(lists={"lead_stages": desired}), PortalState("p.example", lists={"lead_stages": PORTAL})
+    )
+    blocked = {c.key: c for c in result.changes if isinstance(c, Blocked)}
+    assert set(blocked) == {"CONVERTED", "LOST"}
+    assert blocked["LOST"].refused == EntryCreate(blocked["LOST"].scope, "LOST", E("LOST", 17, "failure"))
+    assert blocked["LOST"].reason == (
+        "sort 17 would put this failure stage before the success stage CONVERTED, which keeps its sort 30 "
+        "(its move is blocked); keep it on its side"
+    )
+    assert not [c for c in result.changes if isinstance(c, EntryCreate | EntryUpdate)]
+
+
+def test_zone_of_finds_a_success_stage_that_is_not_the_lists_fixed_one():
+    # the fixed success id was deleted (FORCED) and another stage made the success stage
+    portal = leads(E("NEW", 10, row=1), E("DONE", 30, "success", row=3), E("JUNK", 40, "failure", row=4))
+    got = zone_of("lead_stages", portal, [sort_update("NEW", 10, 35, 1)])
+    assert got is not None and got.success == "DONE" and got.newly_wrong("NEW")
