@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from b24app.core.changes import BLOCKED, DELETE, PlanOptions
 from b24app.core.matching import survivor
 from b24app.core.model import Entry, Pipeline, PipelineSet, PortalState, RefList, SmartProcess, Template
@@ -111,3 +113,25 @@ def test_an_edited_leftover_stage_keeps_the_pipeline_as_it_is():
         as_created=marked.as_created,
     )
     assert plan(template, with_usage(deal_state(pipeline), {("pipeline", 2, 3): 0})).changes == ()
+
+
+def test_a_name_conflict_of_deal_pipelines_suggests_a_key():
+    state = deal_state(portal_pipeline(3, "Монтаж", None), portal_pipeline(5, "Монтаж", None))
+    reason = plan(deals(Pipeline("Монтаж", WANT)), state).changes[0].reason
+    assert reason.endswith("rename or delete all but one in Bitrix24, or give this one a key")
+
+
+@pytest.mark.parametrize("last_count", [None, 2], ids=["uncounted", "holds-items"])
+def test_pipelines_kept_back_do_not_count_towards_the_prune_share(last_count):
+    """Ten pipelines, the template names five: the default (never deleted), three empty ones and one
+    uncounted or holding items are left. Only the three empty ones go: 3 of 10 is within the share,
+    so the plan is not refused; counting the kept-back ones as going (5 of 10) would refuse it."""
+    portal = [portal_pipeline(cid, f"P{cid}", None) for cid in range(1, 10)]
+    template = deals(*(Pipeline(f"P{cid}", WANT) for cid in range(1, 6)), prune=True)
+    counts = {("pipeline", 2, cid): 0 for cid in (6, 7, 8)}
+    if last_count is not None:
+        counts[("pipeline", 2, 9)] = last_count
+    result = plan(template, with_usage(deal_state(*portal), counts))
+    deleted = sorted(c.key for c in result.changes if c.action == DELETE)
+    assert deleted == ["P6", "P7", "P8"]
+    assert result.refusals == ()

@@ -6,12 +6,16 @@ from dataclasses import replace
 
 import pytest
 
+from b24app.core import catalog
 from b24app.core.changes import (
     BLOCKED,
     CREATE,
     DELETE,
+    ENTRY,
     UPDATE,
+    Blocked,
     EntryCreate,
+    EntryDelete,
     EntryUsage,
     FieldChange,
     PipelineCreate,
@@ -498,3 +502,41 @@ def test_a_name_that_fits_two_portal_pipelines_is_not_guessed():
     (change,) = result.changes
     assert (change.action, change.key) == (BLOCKED, "Сервис") and "2 deal pipelines" in change.reason
     assert not result.needs_usage  # neither of them is a deletion candidate
+
+
+def _blocked_deletion(key: str, entries: tuple, counts: dict) -> Blocked:
+    """The one change of pruning ``entries[1:]`` off the list ``key`` (the template keeps entries[0])."""
+    actual = RefList(key, entries, entity_id=catalog.SPECS[key].entity_id)
+    desired = RefList(key, entries[:1], prune=True)
+    first = plan(Template(lists={key: desired}), state(**{key: actual}))
+    assert not [c for c in first.changes if c.action == DELETE]  # never deleted before it is counted
+    (change,) = plan(Template(lists={key: desired}), with_usage(state(**{key: actual}), counts)).changes
+    return change
+
+
+@pytest.mark.parametrize(
+    ("key", "counts", "reason"),
+    [
+        ("sources", {("entry", "SOURCE", "EMAIL"): 3},
+         "3 CRM items use it; move them to another value first, or keep it in the template"),
+        ("sources", {("entry", "SOURCE", "EMAIL"): 1},
+         "1 CRM item uses it; move it to another value first, or keep it in the template"),
+        ("call_statuses", {},
+         "b24app cannot check whether call lists use it over REST, so it is not deleted; "
+         "delete it in Bitrix24 if it is unused, or keep it in the template"),
+    ],
+)
+def test_an_entry_kept_back_from_a_prune_is_blocked_with_the_deletion_it_stands_for(key, counts, reason):
+    email = E("EMAIL", "Почта", 20, row=2)
+    change = _blocked_deletion(key, (E("CALL", "Звонок", 10, row=1), email), counts)
+    assert isinstance(change, Blocked) and change.kind == ENTRY and change.key == "EMAIL"
+    assert change.scope.kind == key and change.reason == reason
+    assert change.refused == EntryDelete(change.scope, "EMAIL", email)
+
+
+def test_a_stage_kept_back_from_a_prune_names_another_stage():
+    extra = E("PROCESSED", "Обработан", 20, row=2)
+    change = _blocked_deletion(
+        "lead_stages", (E("NEW", "Новый", 10, row=1), extra), {("entry", "STATUS", "PROCESSED"): 2}
+    )
+    assert change.reason == "2 leads use it; move them to another stage first, or keep it in the template"
