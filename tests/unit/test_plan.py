@@ -540,3 +540,13 @@ def test_a_stage_kept_back_from_a_prune_names_another_stage():
         "lead_stages", (E("NEW", "Новый", 10, row=1), extra), {("entry", "STATUS", "PROCESSED"): 2}
     )
     assert change.reason == "2 leads use it; move them to another stage first, or keep it in the template"
+
+
+def test_a_list_without_entity_id_is_counted_and_pruned_under_an_empty_one():
+    """Document stages have no ENTITY_ID: the usage query and its count both go by ""."""
+    actual = RefList("document_stages", (E("NEW", "Новый", 10, row=1), E("OLD", "Старый", 20, row=2)))
+    desired = RefList("document_stages", actual.entries[:1], prune=True)
+    first = plan(Template(lists={"document_stages": desired}), state(document_stages=actual))
+    assert [q.key for q in first.needs_usage] == [("entry", "", "OLD")]
+    counted = with_usage(state(document_stages=actual), {("entry", "", "OLD"): 0})
+    assert actions(plan(Template(lists={"document_stages": desired}), counted)) == [(DELETE, "OLD")]
