@@ -1,7 +1,7 @@
 """Installed portals for tests: a sandbox portal whose tokens came through the real OAuth flow, a
 store (SQLite or PostgreSQL) holding them, and the settings and environment a b24app process needs.
 
-Loaded by path from tests/access/conftest.py and tests/jobs/conftest.py (with the store fixtures
+Imported by tests/access/conftest.py and tests/jobs/conftest.py (with the store fixtures
 of the tests/dbfixtures.py plugin), so both folders share one set of fixtures.
 """
 
@@ -172,3 +172,9 @@ def add_source(sandbox: Sandbox, status_id: str, index: int = 0) -> None:
         json={"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": status_id, "NAME": status_id}},
         timeout=5,
     ).raise_for_status()
+
+
+@pytest.fixture
+def kit():
+    """The helpers of this module (install, authorise, b24app_process, ...)."""
+    return sys.modules[__name__]
