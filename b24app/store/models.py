@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -79,6 +89,8 @@ class PortalRow(Base):
     application_token_encrypted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    admin_user_id: Mapped[int | None]  # the installing admin: who is told of drift (im.notify)
+    drift_checksum: Mapped[str | None] = mapped_column(String(128))  # the drift last told of
 
 
 class TokenRow(Base):
@@ -142,3 +154,51 @@ class LockRow(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+
+
+class ResyncRow(Base):
+    """A resync of one portal asked for: at most one ``waiting`` and one ``running`` per portal.
+
+    A second request while one waits is merged into it (``requests`` counts them, ``reasons`` keeps
+    the latest few); the queue's message only says "look at the waiting resyncs", so a message lost
+    with a killed worker loses no request.
+    """
+
+    __tablename__ = "resyncs"
+    __table_args__ = (UniqueConstraint("portal_id", "state"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # waiting | running
+    reasons: Mapped[list[Any]] = mapped_column(Json)
+    requests: Mapped[int] = mapped_column(Integer, default=1)
+    requested_at: Mapped[datetime]
+    not_before: Mapped[datetime]  # a retry waits for its backoff
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    run_id: Mapped[int | None]
+
+
+class TemplateHashRow(Base):
+    """The content hash of a library template (with its bases) as last seen by a trigger."""
+
+    __tablename__ = "template_hashes"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class DeliveryRow(Base):
+    """A signed webhook delivery already accepted (its digest): a replay is refused."""
+
+    __tablename__ = "webhook_deliveries"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ClockRow(Base):
+    """When a periodic duty (the schedule) last ran, shared by every worker."""
+
+    __tablename__ = "clocks"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]

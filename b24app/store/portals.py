@@ -76,6 +76,12 @@ class Portals:
     def set_policy(self, portal_id: int, policy: str) -> None:
         self._update(portal_id, policy=policy)
 
+    def set_admin(self, portal_id: int, user_id: int | None) -> None:
+        self._update(portal_id, admin_user_id=user_id)
+
+    def set_drift(self, portal_id: int, checksum: str | None) -> None:
+        self._update(portal_id, drift_checksum=checksum)
+
     def set_application_token(self, portal_id: int, application_token: str | None) -> None:
         encrypted = None if application_token is None else self._store.cipher.encrypt(application_token)
         self._update(portal_id, application_token_encrypted=encrypted)
@@ -114,4 +120,6 @@ class Portals:
             else self._store.cipher.decrypt(token, "application_token"),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            admin_user_id=row.admin_user_id,
+            drift_checksum=row.drift_checksum,
         )

@@ -54,6 +54,8 @@ class Portal:
     application_token: str | None = field(repr=False)
     created_at: datetime
     updated_at: datetime
+    admin_user_id: int | None = None  # the installing admin, told of drift inside Bitrix24
+    drift_checksum: str | None = None  # the checksum of the drift last told of (one notice per drift)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,23 @@ class Run:
     worker: str | None = None
     template_sources: list[dict[str, str]] | None = None  # the template's file, then its bases'
     rollback_of: int | None = None  # a rollback: the run whose state before it restored
+
+
+@dataclass(frozen=True)
+class Resync:
+    """A resync of a portal asked for (``waiting``) or being done (``running``)."""
+
+    id: int
+    portal_id: int
+    state: str
+    reasons: list[str]
+    requests: int  # how many requests were merged into this one
+    requested_at: datetime
+    not_before: datetime
+    attempts: int
+    claimed_by: str | None
+    lease_until: datetime | None
+    run_id: int | None
 
 
 @dataclass(frozen=True)

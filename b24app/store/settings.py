@@ -21,6 +21,9 @@ DEFAULT_INSTANCE = "instance"
 DEFAULT_OAUTH_URL = "https://oauth.bitrix.info"
 DATABASE_FILE = "b24app.sqlite"
 KEY_FILE = "secret.key"
+DEFAULT_SCHEDULE_MINUTES = 15
+MAX_SCHEDULE_MINUTES = 7 * 24 * 60
+MIN_WEBHOOK_SECRET = 16
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -37,6 +40,11 @@ class Settings:
     public_url: str | None = None
     secret_key: str | None = field(default=None, repr=False)
     allow_loopback: bool = False
+    redis_url: str | None = field(default=None, repr=False)  # the queue on Redis (many machines)
+    webhook_secret: str | None = field(default=None, repr=False)  # POST /hooks/resync's HMAC key
+    templates_repo: str | None = None  # a git repository (URL or path) the library is fetched from
+    schedule_minutes: int = DEFAULT_SCHEDULE_MINUTES  # every portal planned this often; 0 = never
+    fleet_password: str | None = field(default=None, repr=False)  # the fleet view's login
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], cwd: Path | None = None) -> Settings:
@@ -60,6 +68,11 @@ class Settings:
             public_url=_web_url(get("B24APP_PUBLIC_URL"), "B24APP_PUBLIC_URL"),
             secret_key=_secret_key(get(ENV_KEY)),
             allow_loopback=_flag(get("B24APP_ALLOW_LOOPBACK"), "B24APP_ALLOW_LOOPBACK"),
+            redis_url=_redis_url(get("REDIS_URL")),
+            webhook_secret=_webhook_secret(get("B24APP_WEBHOOK_SECRET")),
+            templates_repo=get("B24APP_TEMPLATES_REPO"),
+            schedule_minutes=_minutes(get("B24APP_SCHEDULE_MINUTES")),
+            fleet_password=get("B24APP_FLEET_PASSWORD"),
         )
 
     @property
@@ -149,3 +162,36 @@ def _flag(value: str | None, name: str) -> bool:
     if value.lower() in _TRUE:
         return True
     raise SettingsError(f"{name} must be 1 (on) or 0 (off), not {value!r}")
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise SettingsError("REDIS_URL is not a valid address; use redis://HOST:6379/0") from None
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise SettingsError("REDIS_URL must be a redis:// (or rediss://) address, such as redis://127.0.0.1:6379/0")
+    return value
+
+
+def _webhook_secret(value: str | None) -> str | None:
+    if value is not None and len(value) < MIN_WEBHOOK_SECRET:
+        raise SettingsError(
+            f"B24APP_WEBHOOK_SECRET is too short to sign anything safely; use at least {MIN_WEBHOOK_SECRET} "
+            "random characters (for example: python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return value
+
+
+def _minutes(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_SCHEDULE_MINUTES
+    if not value.isdigit() or int(value) > MAX_SCHEDULE_MINUTES:
+        raise SettingsError(
+            f"B24APP_SCHEDULE_MINUTES must be a whole number of minutes from 0 (no schedule) to {MAX_SCHEDULE_MINUTES}, "
+            f"not {value!r}"
+        )
+    return int(value)

@@ -16,6 +16,7 @@ from b24app.store.migrate import upgrade
 from b24app.store.models import PortalRow, RegistrationRow, TokenRow
 from b24app.store.portals import Portals
 from b24app.store.registrations import Registrations
+from b24app.store.resyncs import Resyncs
 from b24app.store.settings import Settings
 from b24app.store.tokens import Tokens
 
@@ -43,6 +44,7 @@ class Store:
         self.tokens = Tokens(self)
         self.runs = Runs(self)
         self.events = Events(self)
+        self.resyncs = Resyncs(self)
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Store:

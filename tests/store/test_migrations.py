@@ -13,7 +13,19 @@ from b24app.store.db import make_engine
 from b24app.store.migrate import current_revision, head_revision
 from b24app.store.models import Base
 
-TABLES = {"registrations", "portals", "tokens", "runs", "events", "locks", "alembic_version"}
+TABLES = {
+    "registrations",
+    "portals",
+    "tokens",
+    "runs",
+    "events",
+    "locks",
+    "alembic_version",
+    "resyncs",
+    "template_hashes",
+    "webhook_deliveries",
+    "clocks",
+}
 
 
 @pytest.fixture
@@ -24,13 +36,13 @@ def empty_database_url(backend, tmp_path, request) -> str:
 
 
 def test_empty_database_to_head_matches_the_models(empty_database_url):
-    assert upgrade(empty_database_url) == head_revision() == "0004"
+    assert upgrade(empty_database_url) == head_revision() == "0005"
     engine = make_engine(empty_database_url)
     try:
         assert set(inspect(engine).get_table_names()) == TABLES
         with engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-        assert upgrade(engine) == "0004"  # again: nothing to do
+        assert upgrade(engine) == "0005"  # again: nothing to do
     finally:
         engine.dispose()
 
@@ -42,8 +54,8 @@ def test_cli_db_upgrade(empty_database_url, tmp_path, monkeypatch, capsys):
     else:
         monkeypatch.setenv("DATABASE_URL", empty_database_url)
     assert cli.main(["db", "upgrade"]) == 0
-    assert "at revision 0004 (the latest)" in capsys.readouterr().out
+    assert "at revision 0005 (the latest)" in capsys.readouterr().out
     engine = make_engine(empty_database_url)
     with engine.connect() as connection:
-        assert current_revision(connection) == "0004"
+        assert current_revision(connection) == "0005"
     engine.dispose()
