@@ -28,11 +28,15 @@ def read_base(file: Path, name: str) -> str:
         with file.open("rb") as stream:
             data = stream.read(MAX_TEMPLATE_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError):
-        raise BaseNotFound(f"the base '{shown(name)}' is not found", "check the name after 'extends:'") from None
+        raise BaseNotFound(
+            f"the base '{shown(name)}' is not found", "check the name after 'extends:'"
+        ) from None
     except IsADirectoryError:
         raise BaseNotFound(f"the base '{shown(name)}' is a folder", "name a template file") from None
     except OSError as error:
-        raise BaseNotFound(f"cannot read the base '{shown(name)}': {error.strerror}", "check the file") from None
+        raise BaseNotFound(
+            f"cannot read the base '{shown(name)}': {error.strerror}", "check the file"
+        ) from None
     if len(data) > MAX_TEMPLATE_BYTES:
         raise BaseNotFound(
             f"the base '{shown(name)}' is larger than {megabytes(MAX_TEMPLATE_BYTES)}",

@@ -111,9 +111,7 @@ def _extends(document: Document, source: str, chain: Chain) -> str | None:
         chain.problems.append(
             Located(
                 source,
-                YamlIssue(
-                    (EXTENDS,), line, "must name a base template", "write e.g. 'extends: base.yaml'"
-                ),
+                YamlIssue((EXTENDS,), line, "must name a base template", "write e.g. 'extends: base.yaml'"),
             )
         )
         return None
@@ -230,7 +228,9 @@ def _merge_chain(files: list[tuple[str, Document]], chain: Chain) -> Document | 
                 Located(
                     source,
                     YamlIssue(
-                        (), document.line(()), "is not a template: a base must be a mapping of sections",
+                        (),
+                        document.line(()),
+                        "is not a template: a base must be a mapping of sections",
                         "check that 'extends' names a b24app template",
                     ),
                 )

@@ -47,6 +47,7 @@ def shown(value: object) -> str:
 def megabytes(size: int) -> str:
     return f"{size / 2**20:.1f} MB"
 
+
 # Templates that extend a base (`extends: base.yaml`): a chain is the template, its base, the
 # base's base, ... Each file is bounded as above, and so is the whole chain: its files' text
 # together, and the merged result's values (MAX_NODES), so a base shared by a thousand children

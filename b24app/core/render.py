@@ -63,7 +63,8 @@ def _q(value: object, words: Mapping[str, str] = PHRASES) -> str:
 
 def _differences(change: FieldUpdate, words: Mapping[str, str]) -> str:
     text = ", ".join(
-        f"{words.get('field_' + f.name, f.name)} {_q(f.old, words)} -> {_q(f.new, words)}" for f in change.fields
+        f"{words.get('field_' + f.name, f.name)} {_q(f.old, words)} -> {_q(f.new, words)}"
+        for f in change.fields
     )
     return f"{text} ({change.reason})" if change.reason else text
 

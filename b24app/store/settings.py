@@ -173,7 +173,9 @@ def _redis_url(value: str | None) -> str | None:
     except ValueError:
         raise SettingsError("REDIS_URL is not a valid address; use redis://HOST:6379/0") from None
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
-        raise SettingsError("REDIS_URL must be a redis:// (or rediss://) address, such as redis://127.0.0.1:6379/0")
+        raise SettingsError(
+            "REDIS_URL must be a redis:// (or rediss://) address, such as redis://127.0.0.1:6379/0"
+        )
     return value
 
 
@@ -191,7 +193,7 @@ def _minutes(value: str | None) -> int:
         return DEFAULT_SCHEDULE_MINUTES
     if not value.isdigit() or int(value) > MAX_SCHEDULE_MINUTES:
         raise SettingsError(
-            f"B24APP_SCHEDULE_MINUTES must be a whole number of minutes from 0 (no schedule) to {MAX_SCHEDULE_MINUTES}, "
-            f"not {value!r}"
+            "B24APP_SCHEDULE_MINUTES must be a whole number of minutes from 0 (no schedule) "
+            f"to {MAX_SCHEDULE_MINUTES}, not {value!r}"
         )
     return int(value)
