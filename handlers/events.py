@@ -6,6 +6,11 @@ the one stored for its ``member_id``; an unknown portal or a wrong token is refu
 stored. The one exception is ONAPPUPDATE with a *new* ``application_token`` (§2.4): it is accepted
 only when its access token is vouched for by the configured OAuth server (``app.info``) as this
 registration's, for this very portal — then the new token replaces the stored one.
+
+ONAPPUPDATE and ONCRMTYPEADD/UPDATE/DELETE (a new app version, a smart process changed) ask for a
+resync of the portal: one row in the store (``store.resyncs.request``), merged into the request
+that already waits, if any; the workers do the work later. An uninstalled portal has no stored
+``application_token``, so its events never get this far.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from handlers.common import logger, refuse
 bp = Blueprint("events", __name__)
 
 CRM_TYPE_EVENTS = ("ONCRMTYPEADD", "ONCRMTYPEUPDATE", "ONCRMTYPEDELETE")
+QUEUED, MERGED = "queued resync", "merged"  # the event log's outcome of an event that asks for a resync
 
 
 @bp.post("/b24/<slug>/events/")
@@ -58,9 +64,10 @@ def _handle(event: EventPost, portal: Portal):
         outcome, detail = "uninstalled", f"CLEAN={event.data.get('CLEAN', '0')}"
         logger.info("b24app was uninstalled from %s; its tokens are deleted", portal.domain)
     elif event.event == "ONAPPUPDATE":
-        outcome, detail = "updated", f"version {event.data.get('VERSION', '?')}; application_token unchanged"
+        outcome = _resync(portal, event.event)
+        detail = f"version {event.data.get('VERSION', '?')}; application_token unchanged"
     elif event.event in CRM_TYPE_EVENTS:
-        outcome, detail = "logged", _entity(event)
+        outcome, detail = _resync(portal, event.event), _entity(event)
     else:
         outcome, detail = "ignored", None
     store.events.record(event.event, outcome, portal_id=portal.id, member_id=portal.member_id, detail=detail)
@@ -86,15 +93,21 @@ def _renewed_token(event: EventPost, registration: Registration, portal: Portal)
         return jsonify(error="unavailable", message="Bitrix24 could not be asked"), 503
     store = common.store()
     store.portals.set_application_token(portal.id, event.auth.application_token)
+    outcome = _resync(portal, "ONAPPUPDATE")
     store.events.record(
         "ONAPPUPDATE",
-        "updated",
+        outcome,
         portal_id=portal.id,
         member_id=portal.member_id,
         detail=f"version {event.data.get('VERSION', '?')}; application_token renewed",
     )
     logger.info("the application_token of %s was renewed (ONAPPUPDATE)", portal.domain)
-    return jsonify(result="updated")
+    return jsonify(result=outcome)
+
+
+def _resync(portal: Portal, reason: str) -> str:
+    """Ask for a resync of the portal: only a database write, so the event is answered at once."""
+    return QUEUED if common.store().resyncs.request(portal.id, reason) else MERGED
 
 
 def _entity(event: EventPost) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
 
+from b24app.store.clocks import Clocks
 from b24app.store.crypto import Cipher, load_cipher
 from b24app.store.db import make_engine, write_transaction
 from b24app.store.journal import Events, Runs
@@ -45,6 +46,7 @@ class Store:
         self.runs = Runs(self)
         self.events = Events(self)
         self.resyncs = Resyncs(self)
+        self.clocks = Clocks(self)
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Store:
