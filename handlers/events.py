@@ -21,13 +21,13 @@ from b24app.bitrix.callbacks import CallbackRefused, EventPost, PayloadError, pa
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.verify import same_secret, verify_event
 from b24app.store import NotFound, Portal, PortalState, Registration
+from b24app.store.resyncs import MERGED, QUEUED, Ask, Logged
 from handlers import common
 from handlers.common import logger, refuse
 
 bp = Blueprint("events", __name__)
 
 CRM_TYPE_EVENTS = ("ONCRMTYPEADD", "ONCRMTYPEUPDATE", "ONCRMTYPEDELETE")
-QUEUED, MERGED = "queued resync", "merged"  # the event log's outcome of an event that asks for a resync
 
 
 @bp.post("/b24/<slug>/events/")
@@ -57,17 +57,17 @@ def _portal(event: EventPost, registration: Registration) -> Portal | None:
 
 def _handle(event: EventPost, portal: Portal):
     store = common.store()
+    if event.event == "ONAPPUPDATE":
+        version = f"version {event.data.get('VERSION', '?')}; application_token unchanged"
+        return jsonify(result=_resync(event.event, portal, version))
+    if event.event in CRM_TYPE_EVENTS:
+        return jsonify(result=_resync(event.event, portal, _entity(event)))
     if event.event == "ONAPPUNINSTALL":
         store.tokens.delete(portal.id)
         store.portals.set_application_token(portal.id, None)
         store.portals.set_state(portal.id, PortalState.UNINSTALLED)
         outcome, detail = "uninstalled", f"CLEAN={event.data.get('CLEAN', '0')}"
         logger.info("b24app was uninstalled from %s; its tokens are deleted", portal.domain)
-    elif event.event == "ONAPPUPDATE":
-        outcome = _resync(portal, event.event)
-        detail = f"version {event.data.get('VERSION', '?')}; application_token unchanged"
-    elif event.event in CRM_TYPE_EVENTS:
-        outcome, detail = _resync(portal, event.event), _entity(event)
     else:
         outcome, detail = "ignored", None
     store.events.record(event.event, outcome, portal_id=portal.id, member_id=portal.member_id, detail=detail)
@@ -91,23 +91,20 @@ def _renewed_token(event: EventPost, registration: Registration, portal: Portal)
     except BitrixError as error:
         logger.warning("ONAPPUPDATE not verified: Bitrix24 did not answer (%s)", type(error).__name__)
         return jsonify(error="unavailable", message="Bitrix24 could not be asked"), 503
-    store = common.store()
-    store.portals.set_application_token(portal.id, event.auth.application_token)
-    outcome = _resync(portal, "ONAPPUPDATE")
-    store.events.record(
-        "ONAPPUPDATE",
-        outcome,
-        portal_id=portal.id,
-        member_id=portal.member_id,
-        detail=f"version {event.data.get('VERSION', '?')}; application_token renewed",
+    common.store().portals.set_application_token(portal.id, event.auth.application_token)
+    outcome = _resync(
+        "ONAPPUPDATE", portal, f"version {event.data.get('VERSION', '?')}; application_token renewed"
     )
     logger.info("the application_token of %s was renewed (ONAPPUPDATE)", portal.domain)
     return jsonify(result=outcome)
 
 
-def _resync(portal: Portal, reason: str) -> str:
-    """Ask for a resync of the portal: only a database write, so the event is answered at once."""
-    return QUEUED if common.store().resyncs.request(portal.id, reason) else MERGED
+def _resync(event: str, portal: Portal, detail: str) -> str:
+    """Ask for a resync of the portal and log the event, in one transaction with the requests of the
+    other events arriving meanwhile (store/resync_writer.py); answered once committed. Returns the
+    outcome logged: ``queued resync``, or ``merged`` into the request that waits."""
+    ask = Ask(portal.id, event, log=Logged(event, portal.member_id, detail))
+    return QUEUED if common.store().resync_writer.request(ask) else MERGED
 
 
 def _entity(event: EventPost) -> str:

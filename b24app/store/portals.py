@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -116,13 +118,13 @@ class Portals:
             raise NotFound(f"no portal {portal_id}")
 
     def _one(self, condition, missing: str) -> Portal:
-        with Session(self._store.engine) as session:
-            row = session.scalar(select(PortalRow).where(condition))
-            if row is None:
-                raise NotFound(missing)
-            return self._record(row)
+        with self._store.engine.connect() as connection:  # Core, not the ORM: every event looks a portal up
+            row = connection.execute(select(PortalRow.__table__).where(condition)).first()
+        if row is None:
+            raise NotFound(missing)
+        return self._record(row)
 
-    def _record(self, row: PortalRow) -> Portal:
+    def _record(self, row: Any) -> Portal:  # an ORM row or a Core row of the table
         token = row.application_token_encrypted
         return Portal(
             id=row.id,

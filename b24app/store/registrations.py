@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -76,13 +77,13 @@ class Registrations:
             session.delete(row)
 
     def _one(self, condition, what: str) -> Registration:
-        with Session(self._store.engine) as session:
-            row = session.scalar(select(RegistrationRow).where(condition))
-            if row is None:
-                raise NotFound(f"{what} is not registered; see: b24app app list")
-            return self._record(row)
+        with self._store.engine.connect() as connection:  # Core, not the ORM: every callback looks one up
+            row = connection.execute(select(RegistrationRow.__table__).where(condition)).first()
+        if row is None:
+            raise NotFound(f"{what} is not registered; see: b24app app list")
+        return self._record(row)
 
-    def _record(self, row: RegistrationRow) -> Registration:
+    def _record(self, row: Any) -> Registration:  # an ORM row or a Core row of the table
         return Registration(
             id=row.id,
             slug=row.slug,

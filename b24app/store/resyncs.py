@@ -8,62 +8,64 @@ machine sees the same requests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from b24app.store.db import write_transaction
 from b24app.store.errors import NotFound
-from b24app.store.models import ResyncRow
+from b24app.store.models import EventRow, ResyncRow
 from b24app.store.records import Resync
 
 WAITING, RUNNING = "waiting", "running"
+QUEUED, MERGED = "queued resync", "merged"  # the event log's outcome of an event that asked for a resync
 KEPT_REASONS = 10  # the latest reasons of a merged request (the count keeps the rest)
 REASON_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Logged:
+    """The event-log line of an event that asks for a resync (never its payload)."""
+
+    event: str
+    member_id: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One resync request: the portal, why, not before when, and the event-log line to write with it."""
+
+    portal_id: int
+    reason: str
+    not_before: datetime | None = None
+    log: Logged | None = None
 
 
 class Resyncs:
     def __init__(self, store) -> None:
         self._store = store
 
-    def request(self, portal_id: int, reason: str, not_before: datetime | None = None) -> bool:
-        """Ask for a resync of the portal; True when a new request waits now, False when merged."""
-        reason = reason[:REASON_LENGTH]
+    def request(
+        self, portal_id: int, reason: str, not_before: datetime | None = None, *, log: Logged | None = None
+    ) -> bool:
+        """Ask for a resync of the portal; True when a new request waits now, False when merged.
+
+        ``log``: a line of the event log written in the same transaction, its outcome ``queued
+        resync`` or ``merged`` (an event is answered after a single commit).
+        """
+        return self.request_many([Ask(portal_id, reason, not_before, log)])[0]
+
+    def request_many(self, asks: Sequence[Ask]) -> list[bool]:
+        """Several requests in one transaction (one commit): for each, True when new, False when merged."""
         now = self._store.now()
-        for _ in range(3):  # a concurrent first request of the same portal: merge into it
-            with write_transaction(self._store.engine) as connection:
-                row = connection.execute(
-                    select(ResyncRow.id, ResyncRow.reasons).where(
-                        ResyncRow.portal_id == portal_id, ResyncRow.state == WAITING
-                    )
-                ).first()
-                if row is not None:
-                    connection.execute(
-                        update(ResyncRow)
-                        .where(ResyncRow.id == row.id)
-                        .values(requests=ResyncRow.requests + 1, reasons=_merged(row.reasons, reason))
-                    )
-                    return False
-            try:
-                with Session(self._store.engine) as session, session.begin():
-                    session.add(
-                        ResyncRow(
-                            portal_id=portal_id,
-                            state=WAITING,
-                            reasons=[reason],
-                            requests=1,
-                            requested_at=now,
-                            not_before=not_before or now,
-                            attempts=0,
-                        )
-                    )
-                return True
-            except IntegrityError:
-                continue
-        raise RuntimeError(f"portal {portal_id}: a resync request could be neither added nor merged")
+        with write_transaction(self._store.engine) as connection:
+            return [_ask(connection, ask, now) for ask in asks]
 
     def waiting(self, limit: int = 1000) -> list[Resync]:
         """The waiting requests, oldest first."""
@@ -91,6 +93,59 @@ class Resyncs:
         with Session(self._store.engine) as session:
             rows = session.scalars(select(ResyncRow).where(condition).order_by(ResyncRow.id).limit(limit))
             return [_record(row) for row in rows]
+
+
+def _ask(connection: Connection, ask: Ask, now: datetime) -> bool:
+    queued = _merge_or_add(connection, ask.portal_id, ask.reason[:REASON_LENGTH], ask.not_before or now, now)
+    if ask.log is not None:
+        connection.execute(
+            insert(EventRow).values(
+                event=ask.log.event[:64],
+                outcome=QUEUED if queued else MERGED,
+                portal_id=ask.portal_id,
+                member_id=None if ask.log.member_id is None else ask.log.member_id[:64],
+                detail=ask.log.detail,
+                received_at=now,
+            )
+        )
+    return queued
+
+
+def _merge_or_add(
+    connection: Connection, portal_id: int, reason: str, not_before: datetime, now: datetime
+) -> bool:
+    """Merge into the waiting request, or add one (True). A concurrent first request of the same
+    portal (PostgreSQL; SQLite writes one at a time) makes the insert fail: then merge into it."""
+    for _ in range(3):
+        row = connection.execute(
+            select(ResyncRow.id, ResyncRow.reasons).where(
+                ResyncRow.portal_id == portal_id, ResyncRow.state == WAITING
+            )
+        ).first()
+        if row is not None:
+            connection.execute(
+                update(ResyncRow)
+                .where(ResyncRow.id == row.id)
+                .values(requests=ResyncRow.requests + 1, reasons=_merged(row.reasons, reason))
+            )
+            return False
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    insert(ResyncRow).values(
+                        portal_id=portal_id,
+                        state=WAITING,
+                        reasons=[reason],
+                        requests=1,
+                        requested_at=now,
+                        not_before=not_before,
+                        attempts=0,
+                    )
+                )
+            return True
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"portal {portal_id}: a resync request could be neither added nor merged")
 
 
 def _merged(reasons: list[Any] | None, reason: str) -> list[str]:

@@ -17,6 +17,7 @@ from b24app.store.migrate import upgrade
 from b24app.store.models import PortalRow, RegistrationRow, TokenRow
 from b24app.store.portals import Portals
 from b24app.store.registrations import Registrations
+from b24app.store.resync_writer import ResyncWriter
 from b24app.store.resyncs import Resyncs
 from b24app.store.settings import Settings
 from b24app.store.tokens import Tokens
@@ -47,6 +48,7 @@ class Store:
         self.events = Events(self)
         self.resyncs = Resyncs(self)
         self.clocks = Clocks(self)
+        self.resync_writer = ResyncWriter(self.resyncs)  # the events endpoint's: many requests, one commit
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Store:
@@ -84,6 +86,7 @@ class Store:
         return rewritten
 
     def close(self) -> None:
+        self.resync_writer.close()
         self.engine.dispose()
 
     def __repr__(self) -> str:
