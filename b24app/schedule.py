@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from b24app.store import LockTimeout, Settings, Store
+from b24app.store.resyncs import Ask
 
 CLOCK = LOCK = REASON = "schedule"
 TICK_SECONDS = 10.0  # how often a worker looks at the schedule
@@ -77,8 +78,7 @@ def tick(store: Store, settings: Settings, now: datetime, *, wait: float = 0.0) 
                 return []
             period = timedelta(minutes=settings.schedule_minutes)
             portals = due(store.portals.scheduled_ids(), period, last, now)
-            for portal_id in portals:
-                store.resyncs.request(portal_id, REASON)
+            store.resyncs.request_many([Ask(portal_id, REASON) for portal_id in portals])  # one commit
             store.clocks.set(CLOCK, now)
             return portals
     except LockTimeout:

@@ -140,7 +140,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--portals", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=8, help="b24app serve's request threads (its default 8)")
+    parser.add_argument(
+        "--threads", type=int, default=8, help="b24app serve's request threads (its default 8)"
+    )
     parser.add_argument("--database-url", help="PostgreSQL instead of SQLite (an empty database)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
