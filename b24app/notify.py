@@ -171,6 +171,7 @@ def _tell(store: Store, settings: Settings, client: Client, portal: Portal, run:
         return _not_told(store, portal, notice, "no_link", f"{detail}: the app page address cannot be built")
     params = message_params(notice, link, portal.language)
     try:
+        # one request; a retry after a lost answer is harmless: the same TAG replaces the first notice
         answer = client.call(METHOD, {"USER_ID": portal.admin_user_id, **params})
     except BitrixError as error:
         transient = isinstance(error, TransientError)
