@@ -67,13 +67,13 @@ class Library:
             with write_transaction(self._store.engine) as connection:
                 if delivery is not None:
                     connection.execute(insert(DeliveryRow).values(digest=delivery, received_at=now))
-                for name in sorted(set(clocks)):
-                    connection.execute(self._upsert_clock(name, now))
                 connection.execute(
                     insert(EventRow).values(
                         event="hooks.resync", outcome="accepted", detail=detail[:500] or None, received_at=now
                     )
                 )
+                for name in sorted(set(clocks)):  # last: the shared row is locked until commit
+                    connection.execute(self._upsert_clock(name, now))
         except IntegrityError:
             if delivery is None:
                 raise
