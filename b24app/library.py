@@ -136,7 +136,7 @@ def _clone_or_fetch(repo: str, folder: Path) -> str:
         folder.parent.mkdir(parents=True, exist_ok=True)
         _git(["clone", "--quiet", "--", repo, str(folder)])
         return f"cloned {shown} ({_head(folder)})"
-    _git(["remote", "set-url", "origin", repo], cwd=folder)  # follow the setting if it changed
+    _git(["remote", "set-url", "--", "origin", repo], cwd=folder)  # follow the setting if it changed
     _git(["fetch", "--quiet", "--prune", "origin"], cwd=folder)
     _git(["remote", "set-head", "origin", "--auto"], cwd=folder)  # the remote's default branch, now
     _git(["reset", "--quiet", "--hard", "refs/remotes/origin/HEAD"], cwd=folder)
