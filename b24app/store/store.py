@@ -12,6 +12,7 @@ from b24app.store.clocks import Clocks
 from b24app.store.crypto import Cipher, load_cipher
 from b24app.store.db import make_engine, write_transaction
 from b24app.store.journal import Events, Runs
+from b24app.store.library import Library, TemplateHashes
 from b24app.store.locks import named_lock
 from b24app.store.migrate import upgrade
 from b24app.store.models import PortalRow, RegistrationRow, TokenRow
@@ -47,6 +48,8 @@ class Store:
         self.runs = Runs(self)
         self.events = Events(self)
         self.resyncs = Resyncs(self)
+        self.library = Library(self)  # library syncs asked for, webhook deliveries
+        self.template_hashes = TemplateHashes(self)
         self.clocks = Clocks(self)
         self.resync_writer = ResyncWriter(self.resyncs)  # the events endpoint's: many requests, one commit
 
