@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,10 +62,23 @@ class Resyncs:
         return self.request_many([Ask(portal_id, reason, not_before, log)])[0]
 
     def request_many(self, asks: Sequence[Ask]) -> list[bool]:
-        """Several requests in one transaction (one commit): for each, True when new, False when merged."""
+        """Several requests in one transaction (one commit): for each, True when new, False when merged
+        (into a request that waited, or into one of the same portal earlier in ``asks``).
+
+        A handful of statements for the whole batch, whatever its size (the events endpoint's writer
+        and the schedule send hundreds). Should another process add a portal's first request at the
+        same moment (PostgreSQL; SQLite writes one at a time), the insert fails and the batch is done
+        again, merging into that request.
+        """
         now = self._store.now()
         with write_transaction(self._store.engine) as connection:
-            return [_ask(connection, ask, now) for ask in asks]
+            for _ in range(3):
+                try:
+                    with connection.begin_nested():
+                        return _ask_all(connection, asks, now)
+                except IntegrityError:
+                    continue
+        raise RuntimeError("resync requests could be neither added nor merged (is every portal stored?)")
 
     def waiting(self, limit: int = 1000) -> list[Resync]:
         """The waiting requests, oldest first."""
@@ -95,57 +108,83 @@ class Resyncs:
             return [_record(row) for row in rows]
 
 
-def _ask(connection: Connection, ask: Ask, now: datetime) -> bool:
-    queued = _merge_or_add(connection, ask.portal_id, ask.reason[:REASON_LENGTH], ask.not_before or now, now)
-    if ask.log is not None:
-        connection.execute(
-            insert(EventRow).values(
-                event=ask.log.event[:64],
-                outcome=QUEUED if queued else MERGED,
-                portal_id=ask.portal_id,
-                member_id=None if ask.log.member_id is None else ask.log.member_id[:64],
-                detail=ask.log.detail,
-                received_at=now,
-            )
-        )
+@dataclass
+class _Waiting:
+    """A portal's waiting request as a batch leaves it: its row (None: added by the batch)."""
+
+    row_id: int | None
+    reasons: list[str]
+    added: int = 0
+    not_before: datetime | None = None
+
+
+# Built once: the events endpoint runs these hundreds of times a second (Core on the tables, with
+# bound parameters: no statement to build, no ORM work per request).
+_RESYNCS, _EVENTS = ResyncRow.__table__, EventRow.__table__
+_FIND = (
+    select(_RESYNCS.c.id, _RESYNCS.c.portal_id, _RESYNCS.c.reasons)
+    .where(_RESYNCS.c.portal_id.in_(bindparam("b_portals", expanding=True)), _RESYNCS.c.state == WAITING)
+    .with_for_update()  # PostgreSQL: a worker claiming one of them waits for this merge's commit
+)
+_MERGE = (
+    update(_RESYNCS)
+    .where(_RESYNCS.c.id == bindparam("b_id"))
+    .values(
+        requests=_RESYNCS.c.requests + bindparam("b_added"),
+        reasons=bindparam("b_reasons", type_=_RESYNCS.c.reasons.type),
+    )
+)
+_ADD, _LOG = insert(_RESYNCS), insert(_EVENTS)
+
+
+def _ask_all(connection: Connection, asks: Sequence[Ask], now: datetime) -> list[bool]:
+    """The batch: one read of the waiting rows (locked until commit), then one statement for the
+    merges, one for the new requests and one for the event-log lines."""
+    found = connection.execute(_FIND, {"b_portals": sorted({ask.portal_id for ask in asks})})
+    waiting = {row.portal_id: _Waiting(row.id, [str(r) for r in row.reasons or []]) for row in found}
+    queued, logs = [], []
+    for ask in asks:
+        reason, known = ask.reason[:REASON_LENGTH], waiting.get(ask.portal_id)
+        if known is None:
+            waiting[ask.portal_id] = _Waiting(None, [reason], 1, ask.not_before or now)
+        else:
+            known.reasons, known.added = _merged(known.reasons, reason), known.added + 1
+        queued.append(known is None)
+        if ask.log is not None:
+            logs.append(_log_values(ask.portal_id, ask.log, queued[-1], now))
+    merges = [
+        {"b_id": w.row_id, "b_added": w.added, "b_reasons": w.reasons}
+        for w in waiting.values()
+        if w.row_id is not None and w.added
+    ]
+    added = [
+        {
+            "portal_id": portal_id,
+            "state": WAITING,
+            "reasons": w.reasons,
+            "requests": w.added,
+            "requested_at": now,
+            "not_before": w.not_before,
+            "attempts": 0,
+        }
+        for portal_id, w in waiting.items()
+        if w.row_id is None
+    ]
+    for statement, rows in ((_MERGE, merges), (_ADD, added), (_LOG, logs)):
+        if rows:
+            connection.execute(statement, rows)
     return queued
 
 
-def _merge_or_add(
-    connection: Connection, portal_id: int, reason: str, not_before: datetime, now: datetime
-) -> bool:
-    """Merge into the waiting request, or add one (True). A concurrent first request of the same
-    portal (PostgreSQL; SQLite writes one at a time) makes the insert fail: then merge into it."""
-    for _ in range(3):
-        row = connection.execute(
-            select(ResyncRow.id, ResyncRow.reasons).where(
-                ResyncRow.portal_id == portal_id, ResyncRow.state == WAITING
-            )
-        ).first()
-        if row is not None:
-            connection.execute(
-                update(ResyncRow)
-                .where(ResyncRow.id == row.id)
-                .values(requests=ResyncRow.requests + 1, reasons=_merged(row.reasons, reason))
-            )
-            return False
-        try:
-            with connection.begin_nested():
-                connection.execute(
-                    insert(ResyncRow).values(
-                        portal_id=portal_id,
-                        state=WAITING,
-                        reasons=[reason],
-                        requests=1,
-                        requested_at=now,
-                        not_before=not_before,
-                        attempts=0,
-                    )
-                )
-            return True
-        except IntegrityError:
-            continue
-    raise RuntimeError(f"portal {portal_id}: a resync request could be neither added nor merged")
+def _log_values(portal_id: int, log: Logged, queued: bool, now: datetime) -> dict[str, Any]:
+    return {
+        "event": log.event[:64],
+        "outcome": QUEUED if queued else MERGED,
+        "portal_id": portal_id,
+        "member_id": None if log.member_id is None else log.member_id[:64],
+        "detail": log.detail,
+        "received_at": now,
+    }
 
 
 def _merged(reasons: list[Any] | None, reason: str) -> list[str]:

@@ -127,3 +127,20 @@ def test_a_closed_writer_refuses_requests(store):
     with pytest.raises(WriterStopped):
         writer.request(Ask(portal, "y"))
     assert store.resyncs.total_requests() == 1
+
+
+def test_a_batch_merges_as_one_request_at_a_time_would(store):
+    a, b, c = add_portals(store, 3)
+    assert store.resyncs.request(a, "first") is True
+    asks = [
+        Ask(a, "x"),
+        Ask(b, "y", log=Logged("ONCRMTYPEADD", "m1")),
+        Ask(b, "x", log=Logged("ONCRMTYPEDELETE", "m1")),
+        Ask(c, "z"),
+        Ask(a, "x"),
+    ]
+    assert store.resyncs.request_many(asks) == [False, True, False, True, False]
+    rows = {r.portal_id: (r.reasons, r.requests) for r in store.resyncs.waiting()}
+    assert rows == {a: (["first", "x"], 3), b: (["y", "x"], 2), c: (["z"], 1)}
+    logged = sorted((e.event, e.outcome, e.portal_id) for e in store.events.list())
+    assert logged == [("ONCRMTYPEADD", "queued resync", b), ("ONCRMTYPEDELETE", "merged", b)]
