@@ -124,7 +124,7 @@ def resync(
         if last_attempt or not temporary:
             notify(store, settings, client, portal, failed)
         raise ResyncFailed(
-            failed.error or "", temporary=temporary, retry_after=_retry_after(error), run=failed
+            failed.error or "", temporary=temporary, retry_after=retry_after(error, client), run=failed
         ) from error
     notify(store, settings, client, portal, run)
     return Done(run=run)
@@ -186,8 +186,14 @@ def is_temporary(error: BaseException) -> bool:
     return isinstance(error, AuthError) and error.code.lower() == "expired_token"
 
 
-def _retry_after(error: BaseException) -> float | None:
-    return error.retry_after if isinstance(error, TransientError) else None
+def retry_after(error: BaseException, client: Client | None) -> float | None:
+    """Seconds the portal asked us to wait: the answer's ``operating_reset_at``, or for an
+    OPERATION_TIME_LIMIT refusal (which carries none) the one of the method's last success."""
+    if not isinstance(error, TransientError):
+        return None
+    if error.retry_after is None and error.code == "OPERATION_TIME_LIMIT" and client and error.method:
+        return client.until_operating_reset(error.method)
+    return error.retry_after
 
 
 def failure_text(error: BaseException) -> str:

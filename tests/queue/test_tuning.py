@@ -1,12 +1,19 @@
-"""The queue's pacing from the environment, and the retry delay: exponential, capped, jittered, and
-never sooner than the portal's operating_reset_at."""
+"""The queue's pacing from the environment, the retry delay (exponential, capped, jittered, never
+sooner than the portal's operating_reset_at), and which failures are worth a retry."""
 
 from __future__ import annotations
 
 import pytest
+import requests
 
+from b24app.bitrix.answers import error_from_exception
+from b24app.bitrix.errors import error_from_payload
+from b24app.core.template import TemplateError
 from b24app.jobs import Tuning
-from b24app.store import SettingsError
+from b24app.portal_access import PortalUnavailable
+from b24app.resync import is_temporary
+from b24app.store import LockTimeout, SettingsError
+from b24app.sync import SyncError
 
 
 def test_the_retry_delay_doubles_with_jitter_up_to_its_cap():
@@ -32,3 +39,27 @@ def test_tuning_comes_from_the_environment_and_bad_values_are_refused():
         Tuning.from_env({"B24APP_JOB_LEASE": "soon"})
     with pytest.raises(SettingsError, match="B24APP_JOB_ATTEMPTS must be more than 0"):
         Tuning.from_env({"B24APP_JOB_ATTEMPTS": "0"})
+
+
+@pytest.mark.parametrize(
+    ("error", "temporary"),
+    [
+        (error_from_payload({"error": "QUERY_LIMIT_EXCEEDED"}, 503, "crm.status.list"), True),
+        (error_from_payload({"error": "OPERATION_TIME_LIMIT"}, 429, "crm.status.list"), True),
+        (error_from_payload({"error": "INTERNAL_SERVER_ERROR"}, 500, "batch"), True),
+        (error_from_payload({"error": "", "error_description": "Bad gateway"}, 502, "batch"), True),
+        (error_from_exception(requests.Timeout("slow"), "batch", "one.bitrix24.ru"), True),
+        (error_from_exception(requests.ConnectionError("refused"), "batch", "one.bitrix24.ru"), True),
+        (error_from_payload({"error": "expired_token"}, 401, "batch"), True),  # expired again meanwhile
+        (LockTimeout("portal:1 is held"), True),
+        (error_from_payload({"error": "ACCESS_DENIED"}, 403, "crm.status.add"), False),
+        (error_from_payload({"error": "INSUFFICIENT_SCOPE"}, 401, "crm.status.list"), False),
+        (error_from_payload({"error": "invalid_grant"}, 400, "oauth/token"), False),
+        (error_from_payload({"error": "NO_AUTH_FOUND"}, 401, "batch"), False),
+        (PortalUnavailable("the portal one.bitrix24.ru was uninstalled"), False),
+        (TemplateError(["lead_stages: not a list"]), False),
+        (SyncError("may not change CRM settings"), False),
+    ],
+)
+def test_temporary_failures_are_retried_and_permanent_ones_are_not(error, temporary):
+    assert is_temporary(error) is temporary
