@@ -277,3 +277,18 @@ def test_an_uninstalled_portal_is_skipped_with_a_note(jobs, workers, portal, app
     (event,) = app_store.events.list(portal.id)
     assert (event.event, event.outcome) == ("resync", "skipped") and "is uninstalled" in event.detail
     assert app_store.runs.list(portal.id) == [] and app_store.resyncs.total_requests() == 0
+
+
+def test_a_resync_longer_than_its_lease_keeps_its_claim(jobs, workers, portal, app_store, sandbox, kit):
+    lease = 1.0
+    sandbox.set_faults(0, latency=0.4)  # the resync takes several leases
+    processes = [workers(threads=1, B24APP_JOB_LEASE=str(lease)) for _ in range(2)]
+    jobs.request_resync(portal.id, "webhook")
+    kit.wait_for(lambda: settled(app_store) and app_store.events.list(portal.id), processes, timeout=40)
+
+    plan, apply = runs_of(app_store, portal.id)
+    assert (plan.outcome, apply.outcome) == (
+        RunOutcome.PLANNED,
+        RunOutcome.APPLIED,
+    )  # nothing failed or rerun
+    assert (apply.finished_at - plan.started_at).total_seconds() > 2 * lease  # renewed, not taken back
