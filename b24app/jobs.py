@@ -256,7 +256,8 @@ class Jobs:
 
     def sweep(self) -> None:
         """One sweep: resyncs whose worker died wait again (their runs marked failed), dead page
-        jobs are marked failed, and due resyncs that no message woke are woken."""
+        jobs are marked failed, and due resyncs that no message woke are woken (also those asked
+        for with ``store.resyncs.request`` alone)."""
         for stale in self.store.resyncs.recover():
             if stale.run_id is not None and stale.claimed_by:
                 self.store.runs.fail_if_running(stale.run_id, stale.claimed_by, RESYNC_WORKER_DIED)
@@ -265,8 +266,18 @@ class Jobs:
             )
             self._nudge(stale.portal_id)
         self.recover()
-        for overdue in self.store.resyncs.overdue(self.tuning.renudge):
+        grace = self.tuning.sweep if self._queue_idle() else self.tuning.renudge
+        for overdue in self.store.resyncs.overdue(grace):
             self._nudge(overdue.portal_id)
+
+    def _queue_idle(self) -> bool:
+        """No message waits in the queue: a due request is then woken at the next sweep (it may have
+        been asked for in the database alone, or its message lost); while messages flow, only after
+        ``tuning.renudge`` seconds, so a long queue is not flooded with second messages."""
+        try:
+            return len(self.queue) == 0
+        except Exception:  # noqa: BLE001 - the queue's storage away for a moment: the slow path
+            return False
 
     def start_sweeper(self) -> None:
         """Sweep in a background thread of this process, every ``tuning.sweep`` seconds."""

@@ -12,7 +12,6 @@ queue; any other (no permission, uninstalled, an invalid template) fails at once
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from b24app import console, runs, sync
+from b24app import notify as notifier
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import AuthError, BitrixError, TransientError
 from b24app.bitrix.secrets import redact
@@ -211,16 +211,8 @@ def failure_text(error: BaseException) -> str:
 
 
 def notify(store: Store, settings: Settings, client: Client | None, portal: Portal, run: Run) -> None:
-    """Tell b24app.notify how the resync ended (it tells the portal's admin of drift or failure).
-
-    b24app.notify is written apart; until it exists this does nothing. Its failure never fails
-    the resync (the run is journaled already).
-    """
-    if importlib.util.find_spec("b24app.notify") is None:
-        return
-    from b24app import notify as notifier
-
-    try:
+    """Tell b24app.notify how the resync ended (it tells the portal's admin of drift or a failed
+    apply, and never raises). Without a client (the portal could not be reached) there is no one
+    to tell through."""
+    if client is not None:
         notifier.after_resync(store, settings, client, portal, run)
-    except Exception:  # noqa: BLE001 - a notice lost is logged, the resync stays done
-        logger.exception("portal %s: the notice after resync run %s failed", portal.id, run.id)

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 
-from b24app import sync
+from b24app import notify, sync
 from b24app.core.template import load_template
 from b24app.jobs import RESYNC_WORKER_DIED, Jobs, Tuning
 from b24app.portal_access import connect_installed
@@ -120,6 +120,11 @@ def runs_of(app_store, portal_id: int):
     return sorted(app_store.runs.list(portal_id, limit=500), key=lambda run: run.id)
 
 
+def resync_events(app_store, portal_id: int):
+    """The event log's notes of the portal's resyncs (b24app.notify writes its own there too)."""
+    return [event for event in app_store.events.list(portal_id) if event.event == "resync"]
+
+
 def settled(app_store) -> bool:
     """No resync waits or runs, and no run is unfinished."""
     return (
@@ -191,7 +196,7 @@ def test_a_worker_killed_mid_apply_is_replaced_and_no_request_is_lost(
     assert [run.outcome for run in rerun] == [RunOutcome.PLANNED, RunOutcome.APPLIED]
     assert rerun[0].user_name == "resync: webhook, event, schedule, worker died"
     assert rerun[0].worker == f"{socket.gethostname()}:{survivor.pid}"
-    (done,) = [event for event in app_store.events.list(portal.id) if event.event == "resync"]
+    (done,) = resync_events(app_store, portal.id)
     assert done.outcome == "done" and done.detail.startswith("3 request(s)")
     sandbox.clear_faults(0)
     assert converged(app_store, settings, portal.id, example_path)
@@ -206,7 +211,7 @@ def test_requests_merged_while_one_waits_run_once_even_when_the_wake_up_is_lost(
     assert len(jobs.queue) == 1  # one wake-up message for the ten requests
     jobs.queue.flush()  # ... and it is lost: the workers' sweep wakes the request
 
-    process = workers()
+    process = workers(B24APP_JOB_RENUDGE="60")  # an idle queue: woken at the next sweep, not in a minute
     kit_wait = time.monotonic() + 20
     while not settled(app_store) or not app_store.runs.list(portal.id):
         assert process.poll() is None and time.monotonic() < kit_wait
@@ -216,8 +221,11 @@ def test_requests_merged_while_one_waits_run_once_even_when_the_wake_up_is_lost(
     (run,) = app_store.runs.list(portal.id)
     assert (run.kind, run.outcome) == (RunKind.PLAN, RunOutcome.PLANNED)  # policy "report": planned only
     assert run.summary["create"] > 0 and run.user_name.startswith("resync: ")
-    (event,) = app_store.events.list(portal.id)
+    (event,) = resync_events(app_store, portal.id)
     assert event.detail.startswith("10 request(s)")
+    # the drift found went to b24app.notify (no admin on record here: it says so in the event log)
+    (told,) = [event for event in app_store.events.list(portal.id) if event.event == notify.EVENT]
+    assert told.outcome == "no_admin" and f"drift, run {run.id}" in told.detail
 
 
 def test_temporary_errors_are_retried_with_backoff_until_the_resync_succeeds(
@@ -226,7 +234,7 @@ def test_temporary_errors_are_retried_with_backoff_until_the_resync_succeeds(
     sandbox.set_faults(0, error500=1, rate_storm=1)  # a server fault, then the request budget exhausted
     process = workers()
     jobs.request_resync(portal.id, "webhook")
-    kit.wait_for(lambda: settled(app_store) and app_store.events.list(portal.id), [process], timeout=30)
+    kit.wait_for(lambda: settled(app_store) and resync_events(app_store, portal.id), [process], timeout=30)
 
     runs = runs_of(app_store, portal.id)
     assert [run.outcome for run in runs] == [
@@ -251,7 +259,9 @@ def test_a_resync_fails_for_good_after_the_last_attempt_and_at_once_on_a_permane
     jobs.request_resync(portal.id, "webhook")
     jobs.request_resync(second.id, "webhook")
     kit.wait_for(
-        lambda: settled(app_store) and app_store.events.list(portal.id) and app_store.events.list(second.id),
+        lambda: (
+            settled(app_store) and resync_events(app_store, portal.id) and resync_events(app_store, second.id)
+        ),
         [process],
         timeout=30,
     )
@@ -259,7 +269,7 @@ def test_a_resync_fails_for_good_after_the_last_attempt_and_at_once_on_a_permane
     runs = runs_of(app_store, portal.id)
     assert [run.outcome for run in runs] == [RunOutcome.FAILED] * 3
     assert runs[-1].error.startswith("gave up after 3 attempts: ") and "HTTP 500" in runs[-1].error
-    (event,) = app_store.events.list(portal.id)
+    (event,) = resync_events(app_store, portal.id)
     assert event.outcome == "failed" and "gave up after 3 attempts" in event.detail
     (broken,) = runs_of(app_store, second.id)
     assert broken.outcome == RunOutcome.FAILED and broken.error.startswith("the template is not valid")
@@ -271,10 +281,10 @@ def test_an_uninstalled_portal_is_skipped_with_a_note(jobs, workers, portal, app
     process = workers()
     jobs.request_resync(portal.id, "schedule")
     kit_deadline = time.monotonic() + 20
-    while not app_store.events.list(portal.id):
+    while not resync_events(app_store, portal.id):
         assert process.poll() is None and time.monotonic() < kit_deadline
         time.sleep(0.05)
-    (event,) = app_store.events.list(portal.id)
+    (event,) = resync_events(app_store, portal.id)
     assert (event.event, event.outcome) == ("resync", "skipped") and "is uninstalled" in event.detail
     assert app_store.runs.list(portal.id) == [] and app_store.resyncs.total_requests() == 0
 
@@ -284,7 +294,7 @@ def test_a_resync_longer_than_its_lease_keeps_its_claim(jobs, workers, portal, a
     sandbox.set_faults(0, latency=0.4)  # the resync takes several leases
     processes = [workers(threads=1, B24APP_JOB_LEASE=str(lease)) for _ in range(2)]
     jobs.request_resync(portal.id, "webhook")
-    kit.wait_for(lambda: settled(app_store) and app_store.events.list(portal.id), processes, timeout=40)
+    kit.wait_for(lambda: settled(app_store) and resync_events(app_store, portal.id), processes, timeout=40)
 
     plan, apply = runs_of(app_store, portal.id)
     assert (plan.outcome, apply.outcome) == (
