@@ -265,9 +265,7 @@ class _InProcessConsumer(Consumer):
 def _failure(error: Exception) -> str:
     if isinstance(error, TemplateError):
         return "the template is not valid: " + "; ".join(map(str, error.problems))
-    if isinstance(
-        error, PortalUnavailable | sync.SyncError | BitrixError | StoreError | rollback.RollbackError
-    ):
+    if isinstance(error, PortalUnavailable | sync.SyncError | BitrixError | StoreError):
         return redact(str(error))
     logger.exception("a job failed unexpectedly")
     return f"unexpected {type(error).__name__}: {redact(str(error))}; rerunning is safe"

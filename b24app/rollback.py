@@ -330,9 +330,12 @@ def applied_in_job(
     """A rollback job's work (b24app.jobs runs it under the portal's lock, in a run it journals):
     plan the rollback of ``run_id`` again and apply it only if its checksum is still the one the
     admin saw. Returns the outcome and the run's fields (template hash and plan included)."""
-    run, _, _ = _recorded(store, run_id)
-    if run.portal_id != portal_id:
-        raise RollbackError(f"run {run_id} is not a run of this portal")
+    try:
+        if store.runs.get(run_id).portal_id != portal_id:
+            raise RollbackError(f"run {run_id} is not a run of this portal")
+        _recorded(store, run_id)
+    except (RollbackError, NotFound) as error:
+        return RunOutcome.FAILED, {"error": str(error)}
     client = connect_installed(store, settings, portal_id)
     rollback = prepare(store, client, run_id)
     fields = {"template_hash": runs.template_hash(dump_template(rollback.template))}
