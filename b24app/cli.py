@@ -567,6 +567,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-color", action="store_true", help="no colours")
     p.set_defaults(func=lazy("b24app.cli_rollback:cmd_rollback"))
 
+    p = sub.add_parser("library", help="the template library: sync it (git) and queue the portals it changed")
+    library_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sync_parser = library_sub.add_parser(
+        "sync",
+        help="update the library now, hash its templates, queue a resync of the portals whose template changed",
+    )
+    sync_parser.add_argument(
+        "--templates", metavar="A,B", help="only these templates (names without .yaml; default: all)"
+    )
+    p.set_defaults(func=lazy("b24app.library:cmd_library"))
+
     registrations.add_command(sub)
     for plugin in entry_points(group="b24app.commands"):  # e.g. serve, from the web layer (handlers)
         plugin.load()(sub)  # a plugin's add_command imports nothing heavy (handlers/serve.py)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from b24app.bitrix.callbacks import MAX_BODY
 from b24app.store import Settings, Store
-from handlers import events, fleet, health, install
+from handlers import events, fleet, health, hooks, install
 from handlers.logs import hide, hide_secrets_in_logs
 
 logger = logging.getLogger("handlers")
@@ -37,7 +37,7 @@ def create_app(
     app.secret_key = signing_key(store)
     app.extensions[SETTINGS] = settings
     app.extensions[STORE] = store
-    for blueprint in (install.bp, events.bp, health.bp):
+    for blueprint in (install.bp, events.bp, health.bp, hooks.bp):
         app.register_blueprint(blueprint)
     page = _optional_module("handlers.page")
     if page is not None:

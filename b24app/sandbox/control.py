@@ -142,6 +142,14 @@ class ControlSite:
             return _json({"url": url}, 201)
         if action == "deliveries" and method == "GET":
             return _json({"deliveries": sandbox.deliveries(name)})
+        if action == "notifications" and method == "GET":
+            user_id = params.get("user_id")
+            return _json(
+                {
+                    "notifications": sandbox.notifications(name, int(user_id) if user_id else None),
+                    "sent": sandbox.notifications_sent(name),
+                }
+            )
         return _json({"error": f"unknown control action {method} {action!r}"}, 404)
 
     def _app_action(self, portal: str, client_id: str, action: str, params: dict) -> dict:

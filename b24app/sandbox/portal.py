@@ -192,6 +192,8 @@ class Portal:
     next_type_id: int = 1
     items: dict[int, dict[int, dict]] = field(default_factory=dict)  # entityTypeId -> id -> UPPER fields
     next_item_id: dict[int, int] = field(default_factory=dict)
+    notifications: list[dict] = field(default_factory=list)  # im.notify.system.add, newest last
+    next_notification_id: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     # --- users and webhooks -------------------------------------------------------------------

@@ -6,7 +6,7 @@ The HTTP layer (server.py) turns requests into `call(portal, method, params, ctx
 
 from __future__ import annotations
 
-from b24app.sandbox import rest_basic, rest_category, rest_items, rest_status, rest_type
+from b24app.sandbox import rest_basic, rest_category, rest_im, rest_items, rest_status, rest_type
 from b24app.sandbox.portal import Portal
 from b24app.sandbox.rest_batch import run_batch
 from b24app.sandbox.rest_common import CallContext, Handler, Reply, RestError, is_true, param
@@ -48,6 +48,7 @@ def _table() -> dict[str, tuple[str, Handler]]:
         ("crm", rest_category.METHODS),
         ("crm", rest_type.METHODS),
         ("crm", rest_items.METHODS),
+        ("im", rest_im.METHODS),
     ):
         table.update({name: (scope, handler) for name, handler in methods.items()})
     return table

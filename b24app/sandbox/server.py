@@ -6,6 +6,7 @@ Ports: the OAuth server, the control API and the BX24 script listen on `port`; p
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -279,6 +280,22 @@ class Sandbox:
 
     def deliveries(self, ref: PortalRef) -> list[dict]:
         return self.sender.deliveries(self.portal(ref).name)
+
+    def notifications(self, ref: PortalRef, user_id: int | None = None) -> list[dict]:
+        """The portal's notifications (im.notify.system.add), oldest first; one user's with `user_id`.
+
+        A notification with the TAG of an earlier one of the same app replaced it, as in Bitrix24.
+        """
+        handle = self.portal(ref)
+        with handle.portal.lock:
+            kept = copy.deepcopy(handle.portal.notifications)
+        return [n for n in kept if user_id is None or n["user_id"] == user_id]
+
+    def notifications_sent(self, ref: PortalRef) -> int:
+        """How many notifications the portal ever created (replaced ones counted)."""
+        handle = self.portal(ref)
+        with handle.portal.lock:
+            return handle.portal.next_notification_id - 1
 
     def wait_deliveries(self, timeout: float = 5.0) -> bool:
         """Waits until every queued event delivery has finished (or failed)."""

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select, update
 from b24app.store.crypto import Cipher, load_cipher
 from b24app.store.db import make_engine, write_transaction
 from b24app.store.journal import Events, Runs
+from b24app.store.library import Library, TemplateHashes
 from b24app.store.locks import named_lock
 from b24app.store.migrate import upgrade
 from b24app.store.models import PortalRow, RegistrationRow, TokenRow
@@ -45,6 +46,8 @@ class Store:
         self.runs = Runs(self)
         self.events = Events(self)
         self.resyncs = Resyncs(self)
+        self.library = Library(self)  # library syncs asked for, webhook deliveries
+        self.template_hashes = TemplateHashes(self)
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Store:

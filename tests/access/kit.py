@@ -94,9 +94,11 @@ def authorise(sandbox: Sandbox, index: int, client_id: str, client_secret: str):
     )
 
 
-def install(sandbox: Sandbox, store: Store, index: int = 0) -> Installed:
+def install(
+    sandbox: Sandbox, store: Store, index: int = 0, scopes: tuple[str, ...] = ("crm", "user")
+) -> Installed:
     """Register b24app on a sandbox portal, authorise it, and store the portal and its tokens."""
-    app = sandbox.register_app(index, handler_url="http://127.0.0.1:9/b24/app/", scopes=["crm", "user"])
+    app = sandbox.register_app(index, handler_url="http://127.0.0.1:9/b24/app/", scopes=list(scopes))
     tokens = authorise(sandbox, index, app["client_id"], app["client_secret"])
     registration = store.registrations.add(app["client_id"], app["client_secret"], name=f"portal {index}")
     portal = store.portals.upsert(
