@@ -42,7 +42,7 @@ from typing import Any
 from huey import Huey, SqliteHuey
 from huey.consumer import Consumer
 
-from b24app import console, resync, runs, sync
+from b24app import console, resync, rollback, runs, sync
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
 from b24app.core.model import PortalState, Template
@@ -151,6 +151,7 @@ class Jobs:
         self.queue = queue or make_queue(settings, self.tuning.queue_name)
         self._apply_task = self.queue.task(name="b24app.apply")(self._apply_job)
         self._plan_task = self.queue.task(name="b24app.plan")(self._plan_job)
+        self._rollback_task = self.queue.task(name="b24app.rollback")(self._rollback_job)
         self._resync_task = self.queue.task(name="b24app.resync")(self._resync_job)
         self._consumer: Consumer | None = None
         self._sweeper: _Sweeper | None = None
@@ -170,6 +171,24 @@ class Jobs:
     def submit_plan(self, portal_id: int, template_name: str, template_text: str, user: Any) -> int:
         run_id = self._queued(portal_id, RunKind.PLAN, template_name, template_text, user)
         self._enqueue(run_id, self._plan_task, run_id, portal_id, template_name, template_text)
+        return run_id
+
+    def submit_rollback(self, portal_id: int, rollback_of: int, expected_checksum: str, user: Any) -> int:
+        """Queue the rollback of run ``rollback_of`` exactly as reviewed (``expected_checksum`` of the
+        rollback plan shown); journaled as a run of kind rollback. Returns the new run's id."""
+        portal = self.store.portals.by_id(portal_id)
+        installed_auth(self.store, self.settings, portal)  # refuse at once (uninstalled, no tokens)
+        user_id, user_name = _who(user)
+        run_id = self.store.runs.record(
+            portal_id,
+            RunKind.ROLLBACK,
+            RunOutcome.QUEUED,
+            user_id=user_id,
+            user_name=user_name,
+            template_name=f"state before run {rollback_of}",
+            rollback_of=rollback_of,
+        ).id
+        self._enqueue(run_id, self._rollback_task, run_id, portal_id, rollback_of, expected_checksum)
         return run_id
 
     def request_resync(self, portal_id: int, reason: str, not_before: datetime | None = None) -> bool:
@@ -346,6 +365,14 @@ class Jobs:
             plan, read = sync.make_plan(client, template, progress=progress)
             details = runs.planned(plan, client.requests_sent, read.state, template)
             return RunOutcome.PLANNED, details | {"template_sources": runs.template_sources(template)}
+
+        self._run(run_id, portal_id, work)
+
+    def _rollback_job(self, run_id: int, portal_id: int, rollback_of: int, expected_checksum: str) -> None:
+        def work(progress: sync.Progress) -> tuple[RunOutcome, dict[str, Any]]:
+            return rollback.applied_in_job(
+                self.store, self.settings, portal_id, rollback_of, expected_checksum, progress
+            )
 
         self._run(run_id, portal_id, work)
 
