@@ -224,10 +224,20 @@ def run_worker(workers: int) -> int:
 
     if workers < 1:
         raise CommandError("--workers must be at least 1")
+    from b24app.store import SettingsError
+
     with opened_store() as (store, settings):
-        jobs = Jobs(store, settings)
+        try:
+            jobs = Jobs(store, settings)
+        except SettingsError as error:
+            raise CommandError(str(error)) from None
         jobs.recover()
         consumer = jobs.consumer(workers)
-        print(f"b24app worker: {workers} worker(s) on {settings.instance}; Ctrl+C stops", flush=True)
-        consumer.run()
+        where = "Redis" if settings.redis_url else settings.instance
+        print(f"b24app worker: {workers} worker(s) on {where}; Ctrl+C stops", flush=True)
+        jobs.start_sweeper()  # dead workers' resyncs and lost wake-ups, on every machine
+        try:
+            consumer.run()
+        finally:
+            jobs.stop_sweeper()
     return 0

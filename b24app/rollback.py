@@ -319,6 +319,42 @@ def apply_rollback(
     return run_id, result
 
 
+def applied_in_job(
+    store: Store,
+    settings: Settings,
+    portal_id: int,
+    run_id: int,
+    expected_checksum: str,
+    progress: sync.Progress,
+) -> tuple[RunOutcome, dict[str, Any]]:
+    """A rollback job's work (b24app.jobs runs it under the portal's lock, in a run it journals):
+    plan the rollback of ``run_id`` again and apply it only if its checksum is still the one the
+    admin saw. Returns the outcome and the run's fields (template hash and plan included)."""
+    try:
+        if store.runs.get(run_id).portal_id != portal_id:
+            raise RollbackError(f"run {run_id} is not a run of this portal")
+        _recorded(store, run_id)
+    except (RollbackError, NotFound) as error:
+        return RunOutcome.FAILED, {"error": str(error)}
+    client = connect_installed(store, settings, portal_id)
+    rollback = prepare(store, client, run_id)
+    fields = {"template_hash": runs.template_hash(dump_template(rollback.template))}
+    states: list[PortalState] = []
+    try:
+        result = sync.apply(
+            client,
+            rollback.template,
+            rollback.options,
+            expected_checksum=expected_checksum,
+            progress=progress,
+            on_state=states.append,
+        )
+    except (sync.PlanChanged, sync.UnsafePlan) as error:
+        return RunOutcome.REFUSED, {**runs.refused(error, client.requests_sent), **fields}
+    outcome, details = runs.applied(result, states[0] if states else None, rollback.template)
+    return outcome, details | fields
+
+
 # -- the journal -------------------------------------------------------------------------------------
 
 

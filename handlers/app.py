@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from b24app.bitrix.callbacks import MAX_BODY
 from b24app.store import Settings, Store
-from handlers import events, health, hooks, install
+from handlers import events, fleet, health, hooks, install
 from handlers.logs import hide, hide_secrets_in_logs
 
 logger = logging.getLogger("handlers")
@@ -42,6 +42,7 @@ def create_app(
     page = _optional_module("handlers.page")
     if page is not None:
         app.register_blueprint(page.bp)
+    fleet.init_app(app)
     _add_error_handlers(app)
     _add_request_log(app)
     _add_jobs(app, store, settings, start_jobs)

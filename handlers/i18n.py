@@ -95,6 +95,21 @@ EN = {
     "kind_plan": "plan",
     "kind_apply": "apply",
     "kind_rollback": "rollback",
+    "rollback": "Roll back to before this run",
+    "rollback_title": "Roll back to the state before run",
+    "rollback_hint": (
+        "This plan brings back the lists that run managed as they were before it. Entries added since "
+        "by someone else stay; what cannot come back is shown as blocked with the reason."
+    ),
+    "rollback_apply": "Apply the rollback",
+    "rollback_apply_hint": "Applies exactly the rollback shown; it is refused if the portal changed since.",
+    "rollback_unsafe": (
+        "This rollback is refused by the safety limits (it would delete too much). If it is what you "
+        "want, run it on the server: b24app rollback RUN --force."
+    ),
+    "rollback_nothing": "Nothing to roll back: the portal is as it was before this run.",
+    "rollback_unavailable": "This run cannot be rolled back: the journal has no usable state of the portal before it.",
+    "refused_no_state": "The journal kept no state of the portal before this run, so it cannot be rolled back.",
     "reconnect_needed": "b24app has lost its access to this portal (its OAuth tokens died): reconnect it.",
     "reconnect": "Reconnect",
     "reconnect_ask_admin": "Ask a portal administrator to open b24app and press Reconnect.",
@@ -257,6 +272,21 @@ RU = {
     "kind_plan": "план",
     "kind_apply": "применение",
     "kind_rollback": "откат",
+    "rollback": "Откатить к состоянию до этого запуска",
+    "rollback_title": "Откат к состоянию до запуска",
+    "rollback_hint": (
+        "План возвращает справочники, которыми управлял этот запуск, в состояние до него. Записи, "
+        "добавленные с тех пор другими, остаются; то, что вернуть нельзя, показано как заблокированное с причиной."
+    ),
+    "rollback_apply": "Применить откат",
+    "rollback_apply_hint": "Применяет ровно показанный откат; отказ, если портал с тех пор изменился.",
+    "rollback_unsafe": (
+        "Откат превышает пределы безопасности (удалил бы слишком много). Если он всё же нужен, "
+        "выполните его на сервере: b24app rollback RUN --force."
+    ),
+    "rollback_nothing": "Откатывать нечего: портал такой же, как до этого запуска.",
+    "rollback_unavailable": "Этот запуск нельзя откатить: в журнале нет пригодного состояния портала до него.",
+    "refused_no_state": "Журнал не сохранил состояние портала до этого запуска, поэтому его нельзя откатить.",
     "reconnect_needed": "b24app потерял доступ к порталу (OAuth-токены недействительны): подключите его заново.",
     "reconnect": "Подключить заново",
     "reconnect_ask_admin": "Попросите администратора портала открыть b24app и нажать «Подключить заново».",

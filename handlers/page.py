@@ -22,7 +22,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 
-from b24app import sync
+from b24app import rollback, sync
 from b24app.bitrix.addresses import AddressPolicy
 from b24app.bitrix.callbacks import CallbackRefused, parse_frame
 from b24app.bitrix.errors import AccessDenied, AuthError, BitrixError
@@ -34,7 +34,7 @@ from b24app.core.limits import MAX_TEMPLATE_BYTES
 from b24app.core.render import render_html
 from b24app.core.template import Problem, TemplateError, load_template
 from b24app.portal_access import PortalUnavailable, connect_installed
-from b24app.store import NotFound, Portal, PortalState, Settings, Store
+from b24app.store import NotFound, Portal, PortalState, Run, RunKind, RunOutcome, Settings, Store
 from b24app.template_files import library_resolver
 from handlers import i18n, reconnect
 from handlers.install import bx24_script_url
@@ -329,6 +329,74 @@ def run_view(user: PageUser, portal: Portal):
     return _run_page(user, portal, int(run_id), pasted=request.form.get("template_text"))
 
 
+@bp.post("/rollback")
+@_guarded
+def rollback_view(user: PageUser, portal: Portal):
+    """The plan of rolling the portal back to the state before one of its runs (admins only)."""
+    if not user.admin:
+        return _refusal("refused_not_admin", 403, user.lang, portal)
+    try:
+        run = _rollback_source(portal, request.form.get("run", ""))
+    except PageRefused as refused:
+        return _refusal(refused.reason, refused.status, user.lang, portal)
+    return _rollback_planned(user, portal, run)
+
+
+@bp.post("/rollback/apply")
+@_guarded
+def rollback_apply_view(user: PageUser, portal: Portal):
+    """Queue exactly the rollback shown; the job refuses it if the portal changed since (checksum)."""
+    if not user.admin:
+        return _refusal("refused_not_admin", 403, user.lang, portal)
+    try:
+        run = _rollback_source(portal, request.form.get("run", ""))
+    except PageRefused as refused:
+        return _refusal(refused.reason, refused.status, user.lang, portal)
+    checksum = request.form.get("checksum", "")
+    if not re.fullmatch(r"[0-9a-f]{8,128}", checksum):
+        return _rollback_planned(user, portal, run, notice="apply_incomplete")
+    latest = _store().runs.last(portal.id)
+    if str(latest.id if latest else 0) != request.form.get("after_run", ""):
+        return _rollback_planned(user, portal, run, notice="run_since")
+    run_id = _jobs().submit_rollback(portal.id, run.id, checksum, _who(user))
+    logger.info("rollback run %s of run %s submitted for portal %s", run_id, run.id, portal.id)
+    return _run_page(user, portal, run_id)
+
+
+def _rollback_source(portal: Portal, run_id: str) -> Run:
+    """The portal's run to roll back to the state before, if it has that state recorded."""
+    if not run_id.isdigit() or len(run_id) > 18:
+        raise PageRefused("refused_no_run", 404)
+    try:
+        run = _store().runs.get(int(run_id))
+    except NotFound:
+        raise PageRefused("refused_no_run", 404) from None
+    if run.portal_id != portal.id:
+        raise PageRefused("refused_no_run", 404)
+    if not has_state_before(run):
+        raise PageRefused("refused_no_state", 409)
+    return run
+
+
+def has_state_before(run: Run) -> bool:
+    """Whether the journal kept the portal's state before ``run`` (what a rollback plans from)."""
+    return bool((run.state_before or {}).get("managed"))
+
+
+def _rollback_planned(user: PageUser, portal: Portal, run: Run, notice: str | None = None):
+    """The page with the rollback plan of ``run``, read now with the portal's stored tokens."""
+    try:
+        plan, _ = rollback.plan_rollback(_store(), _settings(), run.id)
+    except rollback.RollbackError as error:
+        logger.info("rollback of run %s cannot be planned: %s", run.id, error)
+        return _page(user, portal, view="rollback", rollback_of=run.id, error="rollback_unavailable")
+    except (BitrixError, PortalUnavailable, sync.SyncError) as failure:
+        logger.warning("planning the rollback of run %s on %s failed: %s", run.id, portal.domain, failure)
+        error = _stored_failure(portal, failure)
+        return _page(user, portal, view="rollback", rollback_of=run.id, error=error)
+    return _page(user, portal, view="rollback", rollback_of=run.id, plan=plan, notice=notice)
+
+
 @bp.post("/export")
 @_guarded
 def export_view(user: PageUser, portal: Portal):
@@ -474,6 +542,8 @@ def _run_page(user: PageUser, portal: Portal, run_id: int, pasted: str | None = 
     except PageRefused as refused:
         return _refusal(refused.reason, refused.status, user.lang, portal)
     run = _store().runs.get(run_id)
+    if run.kind == RunKind.ROLLBACK:
+        return _rollback_run_page(user, portal, run, status)
     chosen = _run_template(run, pasted)
     new_plan = None
     if _finished(status) and run.outcome.value == "refused" and user.admin and chosen is not None:
@@ -490,6 +560,27 @@ def _run_page(user: PageUser, portal: Portal, run_id: int, pasted: str | None = 
         finished=_finished(status),
         plan=new_plan,
         chosen=chosen,
+    )
+
+
+def _rollback_run_page(user: PageUser, portal: Portal, run: Run, status):
+    """A rollback run; when refused (the portal changed since), the rollback plan made again."""
+    new_plan = None
+    refused = _finished(status) and run.outcome == RunOutcome.REFUSED
+    if refused and user.admin and run.rollback_of is not None:
+        try:
+            new_plan, _ = rollback.plan_rollback(_store(), _settings(), run.rollback_of)
+        except (rollback.RollbackError, BitrixError, PortalUnavailable, sync.SyncError):
+            new_plan = None
+    return _page(
+        user,
+        portal,
+        view="run",
+        run=run,
+        status=status,
+        finished=_finished(status),
+        plan=new_plan,
+        rollback_of=run.rollback_of if new_plan is not None else None,
     )
 
 
@@ -514,9 +605,9 @@ def _page(user: PageUser, portal: Portal, *, view: str = "main", plan: Plan | No
     text = i18n.catalogue(user.lang)
     chosen = context.get("chosen")
     runs = store.runs.list(portal.id, limit=RUNS_SHOWN)
-    can_apply = bool(
-        user.admin and plan is not None and plan.has_changes and not plan.refused and chosen is not None
-    )
+    applicable = bool(user.admin and plan is not None and plan.has_changes and not plan.refused)
+    can_apply = applicable and chosen is not None and not context.get("rollback_of")
+    can_roll_back = applicable and bool(context.get("rollback_of"))
     body = render_template(
         "b24app/page.html",
         t=text,
@@ -528,6 +619,8 @@ def _page(user: PageUser, portal: Portal, *, view: str = "main", plan: Plan | No
         plan_html=render_html(plan, i18n.plan_words(text)) if plan is not None else None,
         plan=plan,
         can_apply=can_apply,
+        can_roll_back=can_roll_back,
+        rollback_runs={r.id for r in runs if has_state_before(r)} if user.admin else set(),
         after_run=runs[0].id if runs else 0,
         runs=runs,
         problems=[_problem_text(p, text) for p in context.pop("problems", None) or []],

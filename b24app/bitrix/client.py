@@ -214,6 +214,11 @@ class Client:
         except (TypeError, ValueError):
             return
 
+    def until_operating_reset(self, method: str) -> float | None:
+        """Seconds until ``method``'s operating-time budget resets, as the portal last reported it
+        (None when unknown): a retry later than this client's own (the job queue's) waits that long."""
+        return self._until_operating_reset(method)
+
     def _until_operating_reset(self, method: str) -> float | None:
         if method not in self._operating_reset:
             return None

@@ -5,6 +5,8 @@ import requests
 from portal_fakes import WEBHOOK, envelope, error
 
 from b24app.bitrix.errors import RejectedError, TransientError
+from b24app.jobs import Tuning
+from b24app.resync import retry_after
 
 LIST = WEBHOOK + "crm.item.list"
 RATE_LIMITED = error("QUERY_LIMIT_EXCEEDED", "Too many requests")
@@ -161,3 +163,17 @@ def test_a_refusal_before_running_is_retried_even_for_a_write(portal, client, de
     reply = client.call("batch", {"cmd": {"p": "crm.category.add?entityTypeId=2"}}, idempotent=False)
     assert reply.result["result"]["p"]["category"]["id"] == 7
     assert len(delays) == 1 and len(portal.calls) == 2
+
+
+def test_a_job_retrying_an_operation_time_limit_later_waits_until_the_reset(portal, make_client, delays):
+    client = make_client(max_attempts=1)  # the client gives up at once: the job queue retries later
+    time_block = {"finish": 1700000000.0, "operating_reset_at": 1700000400, "operating": 479.0}
+    portal.post(LIST, json={"result": [], "time": time_block})
+    portal.post(LIST, status=429, json=TIME_LIMITED)
+    client.call("crm.item.list")
+
+    with pytest.raises(TransientError) as refused:
+        client.call("crm.item.list")
+
+    assert 399.0 < retry_after(refused.value, client) <= 400.0
+    assert Tuning(backoff=1, max_backoff=1800).delay(1, retry_after(refused.value, client)) > 399.0

@@ -1,0 +1,218 @@
+"""What one resync of a portal does, once a worker holds the portal's lock and claimed its request.
+
+Read the portal, plan with its assigned library template and journal that plan (``user_name`` says
+``resync: <reasons>``); when the portal's policy is ``apply`` and the plan has changes that are safe,
+apply exactly that plan (its checksum) and journal the apply. Blocked changes and the prune guard's
+refusals are only reported: a resync never forces. Then b24app.notify is told (drift, failure).
+
+Failures are sorted here (:func:`is_temporary`): a temporary one (limits, server faults, network,
+an access token that expired meanwhile, the database for a moment) is tried again later by the
+queue; any other (no permission, uninstalled, an invalid template) fails at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from b24app import console, runs, sync
+from b24app import notify as notifier
+from b24app.bitrix.client import Client
+from b24app.bitrix.errors import AuthError, BitrixError, TransientError
+from b24app.bitrix.secrets import redact
+from b24app.core.inherit import BaseNotFound
+from b24app.core.model import PortalState, Template
+from b24app.core.template import TemplateError, load_template
+from b24app.portal_access import PortalUnavailable, connect_installed
+from b24app.progress import ProgressEvent
+from b24app.store import LockTimeout, NotFound, Portal, Run, RunKind, RunOutcome, Settings, Store
+from b24app.store import PortalState as InstallState
+from b24app.template_files import library_file, library_resolver, read_base
+
+logger = logging.getLogger("b24app.resync")
+APPLY_POLICY = "apply"
+EVENT = "resync"
+
+
+class ResyncFailed(Exception):
+    """The resync failed; ``temporary`` says whether trying again later may succeed."""
+
+    def __init__(
+        self, message: str, *, temporary: bool, retry_after: float | None = None, run: Run | None = None
+    ):
+        super().__init__(message)
+        self.temporary = temporary
+        self.retry_after = retry_after  # seconds the portal asked us to wait (operating_reset_at)
+        self.run = run  # the journal run that failed (None when none was started)
+
+
+@dataclass(frozen=True)
+class Done:
+    """A resync that ran (``run``: its last journal run) or was skipped (``skipped``: why)."""
+
+    run: Run | None = None
+    skipped: str | None = None
+
+
+def resync(
+    store: Store,
+    settings: Settings,
+    portal_id: int,
+    reasons: list[str],
+    *,
+    worker: str,
+    on_run: Callable[[int], None],
+    last_attempt: bool = True,
+    client_options: dict[str, Any] | None = None,
+) -> Done:
+    """Plan (and, by policy, apply) the portal's template; ``on_run`` gets each journal run's id as
+    it starts. Raises :class:`ResyncFailed` after journaling the failed run. A failure that will be
+    tried again (temporary, not ``last_attempt``) is not notified."""
+    try:
+        portal = store.portals.by_id(portal_id)
+    except NotFound:
+        return Done(skipped="the portal was removed")
+    skipped = _skip_reason(portal)
+    if skipped:  # the queue notes it in the event log
+        return Done(skipped=skipped)
+    who = ("resync: " + ", ".join(reasons))[:255]
+    text = _template_text(settings, portal.template or "")
+    run = store.runs.start(
+        portal.id,
+        RunKind.PLAN,
+        worker=worker,
+        user_name=who,
+        template_name=portal.template,
+        template_hash=runs.template_hash(text) if text is not None else None,
+    )
+    on_run(run.id)
+    client = None
+    try:
+        if text is None:
+            raise ResyncFailed(
+                f"the template {portal.template!r} is not in the library {settings.templates}: put it back "
+                "or assign another template to the portal",
+                temporary=False,
+            )
+        template = load_template(
+            text, source=f"{portal.template}.yaml", resolver=library_resolver(settings.templates)
+        )
+        client = connect_installed(store, settings, portal, **(client_options or {}))
+        plan, read = sync.make_plan(client, template, progress=_progress(store, run.id))
+        details = runs.planned(plan, client.requests_sent, read.state, template)
+        run = store.runs.finish(
+            run.id, RunOutcome.PLANNED, **details, template_sources=runs.template_sources(template)
+        )
+        if portal.policy == APPLY_POLICY and plan.has_changes and not plan.refused:
+            run = store.runs.start(
+                portal.id,
+                RunKind.APPLY,
+                worker=worker,
+                user_name=who,
+                template_name=portal.template,
+                template_hash=run.template_hash,
+            )
+            on_run(run.id)
+            run = _apply(store, client, template, plan.checksum, run)
+    except Exception as error:  # journaled, then sorted into temporary or not
+        temporary = is_temporary(error)
+        failed = store.runs.finish(run.id, RunOutcome.FAILED, error=failure_text(error))
+        if last_attempt or not temporary:
+            notify(store, settings, client, portal, failed)
+        raise ResyncFailed(
+            failed.error or "", temporary=temporary, retry_after=retry_after(error, client), run=failed
+        ) from error
+    notify(store, settings, client, portal, run)
+    return Done(run=run)
+
+
+def _apply(store: Store, client: Client, template: Template, checksum: str, run: Run) -> Run:
+    """Apply exactly the plan just journaled; a changed or unsafe plan is refused (never forced)."""
+    state: list[PortalState] = []
+    sources = {"template_sources": runs.template_sources(template)}
+    try:
+        result = sync.apply(
+            client,
+            template,
+            expected_checksum=checksum,
+            progress=_progress(store, run.id),
+            on_state=state.append,
+        )
+    except (sync.PlanChanged, sync.UnsafePlan) as error:
+        return store.runs.finish(
+            run.id, RunOutcome.REFUSED, **runs.refused(error, client.requests_sent), **sources
+        )
+    outcome, details = runs.applied(result, state[0] if state else None, template)
+    return store.runs.finish(run.id, outcome, **details, **sources)
+
+
+def _skip_reason(portal: Portal) -> str | None:
+    if portal.state == InstallState.UNINSTALLED:
+        return f"skipped: {portal.domain} is uninstalled"
+    if not portal.template:
+        return f"skipped: no template is assigned to {portal.domain}"
+    return None
+
+
+def _template_text(settings: Settings, name: str) -> str | None:
+    """The assigned library template's text, None when the library has no such template."""
+    file = library_file(settings.templates, name)
+    if file is None or not file.is_file():
+        return None
+    try:
+        return read_base(file, file.name)
+    except BaseNotFound:
+        return None
+
+
+def _progress(store: Store, run_id: int) -> sync.Progress:
+    def progress(event: ProgressEvent) -> None:
+        store.runs.add_progress(run_id, console.progress_text(event))
+
+    return progress
+
+
+def is_temporary(error: BaseException) -> bool:
+    """Worth trying again later: Bitrix24's temporary errors (the client gave up on them), an access
+    token that expired again meanwhile, the database or a lock for a moment."""
+    if isinstance(error, ResyncFailed):
+        return error.temporary
+    if isinstance(error, TransientError | OperationalError | LockTimeout):
+        return True
+    return isinstance(error, AuthError) and error.code.lower() == "expired_token"
+
+
+def retry_after(error: BaseException, client: Client | None) -> float | None:
+    """Seconds the portal asked us to wait: the answer's ``operating_reset_at``, or for an
+    OPERATION_TIME_LIMIT refusal (which carries none) the one of the method's last success."""
+    if not isinstance(error, TransientError):
+        return None
+    if error.retry_after is None and error.code == "OPERATION_TIME_LIMIT" and client and error.method:
+        return client.until_operating_reset(error.method)
+    return error.retry_after
+
+
+def failure_text(error: BaseException) -> str:
+    """One sentence for the journal, never a secret or a traceback."""
+    if isinstance(error, ResyncFailed):
+        return str(error)
+    if isinstance(error, TemplateError):
+        return "the template is not valid: " + "; ".join(map(str, error.problems))
+    if isinstance(error, PortalUnavailable | sync.SyncError | BitrixError | LockTimeout):
+        return redact(str(error))
+    if isinstance(error, OperationalError):
+        return "the database was unreachable for a moment"
+    logger.exception("a resync failed unexpectedly")
+    return f"unexpected {type(error).__name__}: {redact(str(error))}"
+
+
+def notify(store: Store, settings: Settings, client: Client | None, portal: Portal, run: Run) -> None:
+    """Tell b24app.notify how the resync ended (it tells the portal's admin of drift or a failed
+    apply, and never raises). Without a client (the portal could not be reached) there is no one
+    to tell through."""
+    if client is not None:
+        notifier.after_resync(store, settings, client, portal, run)
