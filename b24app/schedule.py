@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from b24app.store import LockTimeout, Settings, Store
@@ -59,9 +59,17 @@ def due(portal_ids: Sequence[int], period: timedelta, after: datetime, until: da
     return found
 
 
-def tick(store: Store, settings: Settings, now: datetime, *, wait: float = 0.0) -> list[int] | None:
+def tick(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    wait: float = 0.0,
+    wake: Callable[[int], None] | None = None,
+) -> list[int] | None:
     """Ask for a resync of every portal whose slot fell since the last tick; returns their ids, or
-    None when the schedule is off or another process is ticking (it does the work).
+    None when the schedule is off or another process is ticking (it does the work). ``wake`` is
+    called with each portal whose request is new (not merged), once the tick is committed.
 
     The requests are made before the clock moves: should this process die between the two, the
     next tick asks again, and the requests merge into those waiting (nothing is lost).
@@ -78,18 +86,28 @@ def tick(store: Store, settings: Settings, now: datetime, *, wait: float = 0.0) 
                 return []
             period = timedelta(minutes=settings.schedule_minutes)
             portals = due(store.portals.scheduled_ids(), period, last, now)
-            store.resyncs.request_many([Ask(portal_id, REASON) for portal_id in portals])  # one commit
+            new = store.resyncs.request_many([Ask(portal_id, REASON) for portal_id in portals])  # one commit
             store.clocks.set(CLOCK, now)
-            return portals
     except LockTimeout:
         return None
+    for portal_id, added in zip(portals, new, strict=True):
+        if added and wake is not None:
+            wake(portal_id)
+    return portals
 
 
 class Scheduler:
     """Ticks the schedule in a daemon thread every ``interval`` seconds (one per worker process)."""
 
-    def __init__(self, store: Store, settings: Settings, interval: float = TICK_SECONDS) -> None:
-        self._store, self._settings, self._interval = store, settings, interval
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        interval: float = TICK_SECONDS,
+        wake: Callable[[int], None] | None = None,
+    ) -> None:
+        """``wake``: e.g. ``Jobs.wake``, to send a worker each new request at once."""
+        self._store, self._settings, self._interval, self._wake = store, settings, interval, wake
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -118,7 +136,7 @@ class Scheduler:
     def tick_once(self) -> list[int] | None:
         """One tick now; a failure (the database away) is logged and the next tick tries again."""
         try:
-            portals = tick(self._store, self._settings, self._store.now())
+            portals = tick(self._store, self._settings, self._store.now(), wake=self._wake)
         except Exception as error:  # noqa: BLE001 - the schedule must outlive a database hiccup
             logger.warning("the schedule could not tick: %s", type(error).__name__)
             return None

@@ -99,10 +99,16 @@ def _renewed_token(event: EventPost, registration: Registration, portal: Portal)
 
 def _resync(event: str, portal: Portal, detail: str) -> str:
     """Ask for a resync of the portal and log the event, in one transaction with the requests of the
-    other events arriving meanwhile (store/resync_writer.py); answered once committed. Returns the
-    outcome logged: ``queued resync``, or ``merged`` into the request that waits."""
+    other events arriving meanwhile (store/resync_writer.py), and wake a worker for a new request;
+    answered once committed. Returns the outcome logged: ``queued resync``, or ``merged`` into the
+    request that waits."""
     ask = Ask(portal.id, event, log=Logged(event, portal.member_id, detail))
-    return QUEUED if common.store().resync_writer.request(ask) else MERGED
+    if not common.store().resync_writer.request(ask):
+        return MERGED  # the waiting request's worker is woken already
+    jobs = common.jobs()
+    if jobs is not None:  # a message to wake a worker; lost, the queue's sweep finds the request
+        jobs.wake(portal.id)
+    return QUEUED
 
 
 def _answer(outcome: str) -> Response:

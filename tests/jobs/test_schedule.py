@@ -189,3 +189,14 @@ def test_the_scheduler_ticks_in_its_thread_until_stopped(store, settings):
     stopped_at = store.clocks.get(CLOCK)
     time.sleep(0.2)
     assert store.clocks.get(CLOCK) == stopped_at
+
+
+def test_a_tick_wakes_a_worker_for_each_new_request_only(store, settings):
+    ids = add_portals(store, 6)
+    tick(store, settings, T0)
+    woken: list[int] = []
+    tick(store, settings, T0 + PERIOD, wake=woken.append)
+    assert sorted(woken) == ids
+    woken.clear()
+    tick(store, settings, T0 + 2 * PERIOD, wake=woken.append)  # nothing ran: merged, already woken
+    assert woken == [] and store.resyncs.total_requests() == 12

@@ -155,3 +155,14 @@ def test_the_installer_queues_the_initial_deploy_when_the_policy_says_apply(serv
     assert finished.status_code == 200
     assert server.store.resyncs.total_requests() == queued
     assert [r.reasons for r in server.store.resyncs.waiting()] == [["ONAPPINSTALL"]] * queued
+
+
+def test_a_new_request_wakes_a_worker_and_a_merged_one_does_not(server):
+    registration, _, portal = installed(server)
+    queue = server.app.extensions["b24app.jobs"].queue  # no consumer runs here: the messages stay
+    before = queue.pending_count()
+    url = f"/b24/{registration.slug}/events/"
+    server.client.post(url, data=crm_event(portal, portal.application_token, "ONCRMTYPEADD"))
+    assert queue.pending_count() == before + 1
+    server.client.post(url, data=crm_event(portal, portal.application_token, "ONCRMTYPEUPDATE"))
+    assert queue.pending_count() == before + 1
