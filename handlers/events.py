@@ -8,9 +8,10 @@ only when its access token is vouched for by the configured OAuth server (``app.
 registration's, for this very portal — then the new token replaces the stored one.
 
 ONAPPUPDATE and ONCRMTYPEADD/UPDATE/DELETE (a new app version, a smart process changed) ask for a
-resync of the portal: one row in the store (``store.resyncs.request``), merged into the request
-that already waits, if any; the workers do the work later. An uninstalled portal has no stored
-``application_token``, so its events never get this far.
+resync of the portal: one row in the store, merged into the request that already waits, if any,
+written with its event-log line and with the requests of concurrent events (``store.resync_writer``);
+the workers do the work later. An uninstalled portal has no stored ``application_token``, so its
+events never get this far.
 """
 
 from __future__ import annotations
