@@ -42,13 +42,14 @@ from typing import Any
 from huey import Huey, SqliteHuey
 from huey.consumer import Consumer
 
-from b24app import console, resync, rollback, runs, sync
+from b24app import console, library, resync, rollback, runs, sync
 from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.secrets import redact
 from b24app.core.model import PortalState, Template
 from b24app.core.template import TemplateError, load_template
 from b24app.portal_access import PortalUnavailable, connect_installed, installed_auth
 from b24app.progress import ProgressEvent
+from b24app.schedule import Scheduler
 from b24app.store import LockTimeout, Resync, RunKind, RunOutcome, Settings, SettingsError, Store, StoreError
 from b24app.store.locks import named_lock
 from b24app.template_files import library_resolver
@@ -155,6 +156,7 @@ class Jobs:
         self._resync_task = self.queue.task(name="b24app.resync")(self._resync_job)
         self._consumer: Consumer | None = None
         self._sweeper: _Sweeper | None = None
+        self._scheduler: Scheduler | None = None
 
     # -- submitting ------------------------------------------------------------------------------
 
@@ -303,14 +305,27 @@ class Jobs:
         except Exception:  # noqa: BLE001 - the queue's storage away for a moment: the slow path
             return False
 
+    def library_duty(self) -> None:
+        """A sync of the template library asked for by a signed webhook (b24app.library), if any: it
+        asks for a resync of every portal whose template changed (the next sweep wakes them)."""
+        report = library.run_pending(self.store, self.settings)
+        if report is not None:
+            logger.info("%s", report.summary())
+
     def start_sweeper(self) -> None:
-        """Sweep in a background thread of this process, every ``tuning.sweep`` seconds."""
+        """This process's periodic duties, in background threads: the sweep (and the library sync
+        asked for) every ``tuning.sweep`` seconds, and the schedule's ticks. Every worker process
+        runs them; locks in the store make each duty happen once across processes and machines."""
         if self._sweeper is None:
             self._sweeper = _Sweeper(self)
             self._sweeper.start()
+            self._scheduler = Scheduler(self.store, self.settings, wake=self.wake).start()
 
     def stop_sweeper(self) -> None:
         sweeper, self._sweeper = self._sweeper, None
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.stop()
         if sweeper is not None:
             sweeper.stop()
 
@@ -528,10 +543,13 @@ class _Sweeper(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.wait(self._jobs.tuning.sweep):
-            try:
-                self._jobs.sweep()
-            except Exception:  # noqa: BLE001 - the database or the queue away for a moment: next round
-                logger.exception("the sweep failed; trying again in %s s", self._jobs.tuning.sweep)
+            for duty in (self._jobs.sweep, self._jobs.library_duty):
+                try:
+                    duty()
+                except Exception:  # noqa: BLE001 - the database or the queue away for a moment: next round
+                    logger.exception(
+                        "%s failed; trying again in %s s", duty.__name__, self._jobs.tuning.sweep
+                    )
 
     def stop(self) -> None:
         self._stopping.set()

@@ -3,3 +3,4 @@ queue's tests; the Redis server is the local one (B24APP_TEST_REDIS_URL, default
 test on a queue name of its own."""
 
 from tests.access.kit import app_store, b24_env, cli_env, kit, sandbox, settings  # noqa: F401 (fixtures)
+from tests.queue.workerkit import backend, jobs, portal, redis_url, workers  # noqa: F401 (fixtures)
