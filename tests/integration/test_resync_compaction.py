@@ -91,6 +91,8 @@ def test_five_resyncs_of_a_portal_in_sync_keep_one_run_checked_five_times(
     assert shown["checked"] == 5 and shown["last_checked_at"] == kept.last_checked_at.isoformat()
     assert main(["journal", portal.domain]) == 0
     assert "checked 5 times, last" in capsys.readouterr().out
+    assert main(["portal", "list"]) == 0
+    assert "plan planned" in (listed := capsys.readouterr().out) and "checked 5 times, last" in listed
 
 
 def test_a_change_by_hand_that_leaves_the_portal_in_sync_journals_a_new_run(

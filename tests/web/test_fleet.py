@@ -328,3 +328,5 @@ def test_a_run_resyncs_found_again_shows_how_often_and_when_last(app, store, por
         "checked 3 times, last " + store.runs.get(kept.id).last_checked_at.strftime("%Y-%m-%d %H:%M") in text
     )
     assert text.count("checked ") == 1  # only the confirmed run says so
+    listed = Page(signed_in(app).get("/fleet/").get_data(as_text=True)).text
+    assert "checked 3 times" in listed  # the list's last run, too
