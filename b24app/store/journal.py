@@ -134,7 +134,8 @@ class Runs:
         ``worker`` (a sweep that marked it failed meanwhile wins). Returns the confirmed run, or None
         when nothing was changed (the caller then journals its run in full). ``result["checked"]``
         counts the plans that found it (the run's own first one included), ``result["last_checked_at"]``
-        says when the last did; the run's ``finished_at`` stays when its own plan finished.
+        says when the last did. The run's ``started_at``/``finished_at`` stay those of its own plan: they
+        say how long that work took and order the history, which a later check must not reshuffle.
         """
         now = self._store.now()
         with write_transaction(self._store.engine) as connection:
