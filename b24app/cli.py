@@ -412,6 +412,8 @@ def cmd_portal(args) -> int:
 
     if args.action == "list":
         print("\n".join(cli_store.portal_list()))
+    elif args.action == "policy":
+        print(cli_store.portal_policy(args.portal, args.policy))
     else:
         print(cli_store.portal_assign(args.portal, args.template))
     return EXIT_OK
@@ -532,13 +534,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("upgrade", "rotate-key", "new-key"))
     p.set_defaults(func=cmd_db)
 
-    p = sub.add_parser("portal", help="installed portals: list them, assign a template")
+    p = sub.add_parser("portal", help="installed portals: list them, assign a template, set a policy")
     portal_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    portal_sub.add_parser("list", help="every portal: state, template, last run, last plan")
+    portal_sub.add_parser("list", help="every portal: state, template, policy, last run, last plan")
     assign = portal_sub.add_parser("assign", help="assign a template of the library to a portal")
     assign.add_argument("portal", metavar="PORTAL", help="the portal's domain or member_id")
     assign.add_argument(
         "template", metavar="TEMPLATE", help="a template's name (its file name without .yaml)"
+    )
+    policy = portal_sub.add_parser("policy", help="what a resync does on a portal: report or apply")
+    policy.add_argument("portal", metavar="PORTAL", help="the portal's domain or member_id")
+    policy.add_argument(  # checked by the command (one clear error, exit 1), not by choices (exit 2)
+        "policy",
+        metavar="report|apply",
+        help="report: plan and record drift only; apply: apply safe changes too",
     )
     p.set_defaults(func=cmd_portal)
 

@@ -1,4 +1,4 @@
-"""The command line's side of the store: ``--portal DOMAIN|MEMBER_ID``, ``portal list|assign``,
+"""The command line's side of the store: ``--portal DOMAIN|MEMBER_ID``, ``portal list|assign|policy``,
 ``worker``, and the journal of the runs the command line makes on installed portals.
 
 The store is opened only when a command needs it: a ``--portal`` that is not a webhook URL, with a
@@ -135,7 +135,7 @@ def _who() -> str:
         return "command line"
 
 
-# -- b24app portal list | assign ------------------------------------------------------------------
+# -- b24app portal list | assign | policy-----------------------------------------------------------------
 
 
 def portal_list() -> list[str]:
@@ -143,7 +143,7 @@ def portal_list() -> list[str]:
         portals = store.portals.list()
         if not portals:
             return ["no portals yet: register the app (b24app app add) and install it in a portal"]
-        rows = [("PORTAL", "MEMBER_ID", "STATE", "TEMPLATE", "LAST RUN", "LAST PLAN")]
+        rows = [("PORTAL", "MEMBER_ID", "STATE", "TEMPLATE", "POLICY", "LAST RUN", "LAST PLAN")]
         for portal in portals:
             rows.append(
                 (
@@ -151,6 +151,7 @@ def portal_list() -> list[str]:
                     portal.member_id,
                     portal.state.value,
                     portal.template or "-",
+                    portal.policy,
                     _last_run(store, portal),
                     _last_plan(store, portal),
                 )
@@ -200,6 +201,22 @@ def portal_assign(ref: str, template: str) -> str:
             )
         store.portals.assign_template(portal.id, template)
         return f"{portal.domain}: template {template}"
+
+
+def portal_policy(ref: str, policy: str) -> str:
+    """``report``: resyncs plan and record drift; ``apply``: they apply the safe changes too."""
+    from b24app.store.portals import POLICIES
+
+    value = policy.strip().lower()
+    if value not in POLICIES:
+        raise CommandError(f"there is no policy {policy!r}; use one of: {', '.join(POLICIES)}")
+    with opened_store() as (store, _):
+        try:
+            portal = store.portals.find(ref)
+        except NotFound as error:
+            raise CommandError(str(error)) from None
+        store.portals.set_policy(portal.id, value)
+        return f"{portal.domain}: policy {value}"
 
 
 # -- b24app worker --------------------------------------------------------------------------------

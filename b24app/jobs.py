@@ -200,6 +200,11 @@ class Jobs:
             self._nudge(portal_id, delay)
         return new
 
+    def wake(self, portal_id: int) -> None:
+        """Wake a worker for a request a trigger wrote itself (the events endpoint and the schedule
+        write theirs in batches, through ``store.resyncs``): sooner than the sweep would."""
+        self._nudge(portal_id)
+
     def _nudge(self, portal_id: int, delay: float = 0.0) -> None:
         """Wake a worker for the portal's request (after ``delay`` s). A message that cannot be sent
         loses nothing: the request is in the database and a sweep wakes it later."""

@@ -21,6 +21,11 @@ def settings() -> Settings:
     return current_app.extensions["b24app.settings"]
 
 
+def jobs():
+    """The app's job queue (b24app.jobs.Jobs), or None when that module is not installed."""
+    return current_app.extensions.get("b24app.jobs")
+
+
 def policy() -> AddressPolicy:
     """The SSRF guard's policy: public portal addresses only, loopback only in development."""
     return AddressPolicy(allow_loopback=settings().allow_loopback)

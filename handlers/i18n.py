@@ -66,7 +66,7 @@ EN = {
     "no_crm_access": (
         "Your Bitrix24 account has no access to the CRM settings, so b24app cannot read this portal's "
         "reference lists for you. Ask a portal administrator to open b24app, or to give you the "
-        "\"CRM settings\" permission (CRM → Settings → Access permissions)."
+        '"CRM settings" permission (CRM → Settings → Access permissions).'
     ),
     "no_crm_access_app": (
         "The account b24app was connected with has no access to the CRM settings any more. A portal "

@@ -9,6 +9,10 @@
 Either way nothing is trusted before Bitrix24 vouches for the token (``app.info`` on the configured
 OAuth server): the portal's identity and address come from that answer only, must pass the SSRF
 guard, and must match the registration (client_id) this URL belongs to and what the POST claims.
+
+The installing user (Bitrix24's ``user_id`` in that answer) is kept as the portal's admin. A portal
+whose policy is ``apply`` and that has a template (a reinstall keeps both; the installer's form
+assigns one) gets its initial deploy asked for: a resync request, done later by a worker.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from b24app.bitrix.errors import BitrixError
 from b24app.bitrix.eventbind import BindResult, bind_events
 from b24app.bitrix.verify import VerifiedPortal, portal_client, verified_tokens, verify_event, verify_frame
 from b24app.store import NotFound, Portal, PortalState, Registration, TokenPair
+from b24app.store.portals import APPLY
 from handlers import common, i18n
 from handlers.common import logger, refuse
 
@@ -87,12 +92,13 @@ def _api_only(registration: Registration):
         language=event.language,
         state=PortalState.INSTALLED,
     )
+    deploy = _initial_deploy(done.portal)
     common.store().events.record(
         "ONAPPINSTALL",
         "installed",
         portal_id=done.portal.id,
         member_id=verified.member_id,
-        detail=_bind_detail(done),
+        detail="; ".join(filter(None, (_bind_detail(done), deploy))),
     )
     status = 200 if done.bind_error is None else 502
     return jsonify(result="installed", portal=verified.domain, events=_bind_summary(done)), status
@@ -165,7 +171,10 @@ def _finish(registration: Registration, form: dict):
         raise CallbackRefused("the installation", "the chosen template is not in the library")
     store.portals.assign_template(portal.id, choice or None)
     store.portals.set_state(portal.id, PortalState.INSTALLED)
-    store.events.record("INSTALLER", "finished", portal_id=portal.id, member_id=portal.member_id)
+    deploy = _initial_deploy(store.portals.by_id(portal.id))
+    store.events.record(
+        "INSTALLER", "finished", portal_id=portal.id, member_id=portal.member_id, detail=deploy
+    )
     verified_origin = f"{urlsplit(portal.client_endpoint).scheme}://{portal.domain}"
     return _page(FINISH_PAGE, None, origin=verified_origin, lang=_lang(portal.language), template=choice)
 
@@ -224,6 +233,8 @@ def _install(
     store.tokens.save(
         portal.id, TokenPair(tokens.access_token, tokens.refresh_token, expires, tokens.scope or None)
     )
+    if verified.user_id is not None:  # who installed: the admin to tell about drift or a failed apply
+        store.portals.set_admin(portal.id, verified.user_id)
     logger.info("installed b24app (%s) in %s", registration.client_id, verified.domain)
     client = portal_client(verified, access_token, common.policy())
     try:
@@ -233,6 +244,15 @@ def _install(
         return Installed(portal, None, f"the portal refused the event binding ({type(error).__name__})")
     error = None if bound.ok else "some events could not be bound: " + ", ".join(sorted(bound.failed))
     return Installed(portal, bound, error)
+
+
+def _initial_deploy(portal: Portal) -> str | None:
+    """Ask for the portal's first resync when its policy says apply and it has a template to apply;
+    returns what the event log should say about it (None: nothing asked)."""
+    if portal.state != PortalState.INSTALLED or portal.policy != APPLY or not portal.template:
+        return None
+    queued = common.store().resyncs.request(portal.id, "ONAPPINSTALL")
+    return "initial deploy queued" if queued else "initial deploy merged into the waiting resync"
 
 
 def _expiry(expires: int | None, expires_in: int | None) -> datetime | None:
@@ -301,7 +321,13 @@ def _page(source: str, verified: VerifiedPortal | None, *, origin: str | None = 
     script = bx24_script_url(common.settings().oauth_url)
     nonce = secrets.token_urlsafe(16)
     html = render_template_string(
-        source, t=i18n.installer_words(lang), lang=lang, manifest=manifest, script=script, nonce=nonce, **context
+        source,
+        t=i18n.installer_words(lang),
+        lang=lang,
+        manifest=manifest,
+        script=script,
+        nonce=nonce,
+        **context,
     )
     response = Response(html, content_type="text/html; charset=utf-8")
     script_origin = "{0.scheme}://{0.netloc}".format(urlsplit(script))

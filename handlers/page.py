@@ -152,7 +152,9 @@ def frame(slug: str):
         else:
             admin = is_admin(client)
     except AccessDenied as failure:
-        logger.info("frame POST: user %s may not read the CRM of %s: %s", verified.user_id, portal.domain, failure)
+        logger.info(
+            "frame POST: user %s may not read the CRM of %s: %s", verified.user_id, portal.domain, failure
+        )
         error = "no_crm_access"
     except BitrixError as failure:
         logger.warning("frame POST: reading %s failed: %s", portal.domain, failure)
@@ -188,7 +190,11 @@ def reconnect_callback(slug: str):
     logger.info("portal %s reconnected", portal.id)
     text = i18n.catalogue(portal.language)
     body = render_template(
-        "b24app/reconnected.html", t=text, lang=i18n.language(portal.language), bx24=None, slug=slug,
+        "b24app/reconnected.html",
+        t=text,
+        lang=i18n.language(portal.language),
+        bx24=None,
+        slug=slug,
         portal_url=portal_origin(portal.client_endpoint) + "/",
     )
     return _with_headers(Response(body, mimetype="text/html"), None)
@@ -495,7 +501,9 @@ def _who(user: PageUser) -> int | None:
     return user.user_id
 
 
-def _planned(user: PageUser, portal: Portal, chosen: Chosen | None, problems: list, notice: str | None = None):
+def _planned(
+    user: PageUser, portal: Portal, chosen: Chosen | None, problems: list, notice: str | None = None
+):
     """The page with a fresh plan of ``chosen`` (read with the portal's stored tokens)."""
     if chosen is None or problems:
         return _page(user, portal, chosen=chosen, problems=problems, notice=notice)
@@ -544,8 +552,14 @@ def _run_page(user: PageUser, portal: Portal, run_id: int, pasted: str | None = 
         except (BitrixError, TemplateError, PortalUnavailable):
             new_plan = None
     return _page(
-        user, portal, view="run", run=run, status=status, finished=_finished(status),
-        plan=new_plan, chosen=chosen,
+        user,
+        portal,
+        view="run",
+        run=run,
+        status=status,
+        finished=_finished(status),
+        plan=new_plan,
+        chosen=chosen,
     )
 
 
@@ -639,7 +653,11 @@ def _with_headers(response: Response, portal: Portal | None) -> Response:
 def _refusal(reason: str, status: int, lang: str, portal: Portal | None = None):
     text = i18n.catalogue(lang)
     body = render_template(
-        "b24app/refused.html", t=text, message=text[reason], lang=i18n.language(lang), bx24=None,
+        "b24app/refused.html",
+        t=text,
+        message=text[reason],
+        lang=i18n.language(lang),
+        bx24=None,
         slug=(request.view_args or {}).get("slug", "-"),
     )
     return _with_headers(Response(body, status=status, mimetype="text/html"), portal)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -10,6 +12,9 @@ from sqlalchemy.orm import Session
 from b24app.store.errors import NotFound
 from b24app.store.models import PortalRow
 from b24app.store.records import Portal, PortalState
+
+REPORT, APPLY = "report", "apply"
+POLICIES = (REPORT, APPLY)  # report: plan only and record drift; apply: apply the safe changes too
 
 
 class Portals:
@@ -42,7 +47,7 @@ class Portals:
         insert = pg_insert if self._store.engine.dialect.name == "postgresql" else sqlite_insert
         statement = (
             insert(PortalRow)
-            .values(member_id=member_id, created_at=now, policy="report", **values)
+            .values(member_id=member_id, created_at=now, policy=REPORT, **values)
             .on_conflict_do_update(index_elements=[PortalRow.member_id], set_=values)
         )
         with self._store.engine.begin() as connection:
@@ -67,6 +72,18 @@ class Portals:
         with Session(self._store.engine) as session:
             return [self._record(r) for r in session.scalars(select(PortalRow).order_by(PortalRow.domain))]
 
+    def scheduled_ids(self) -> list[int]:
+        """The ids of the installed portals that have a template, ascending: the schedule's portals
+        (ids only: no row is read whole, no token decrypted, however large the fleet)."""
+        with Session(self._store.engine) as session:
+            return list(
+                session.scalars(
+                    select(PortalRow.id)
+                    .where(PortalRow.state == PortalState.INSTALLED.value, PortalRow.template.is_not(None))
+                    .order_by(PortalRow.id)
+                )
+            )
+
     def set_state(self, portal_id: int, state: PortalState) -> None:
         self._update(portal_id, state=PortalState(state).value)
 
@@ -74,6 +91,10 @@ class Portals:
         self._update(portal_id, template=template)
 
     def set_policy(self, portal_id: int, policy: str) -> None:
+        """What a resync does on this portal; anything but ``report`` or ``apply`` is refused (a typo
+        stored would leave the portal on neither, and the workers would not know what to do)."""
+        if policy not in POLICIES:
+            raise ValueError(f"the policy must be {' or '.join(POLICIES)}, not {policy!r}")
         self._update(portal_id, policy=policy)
 
     def set_admin(self, portal_id: int, user_id: int | None) -> None:
@@ -97,13 +118,13 @@ class Portals:
             raise NotFound(f"no portal {portal_id}")
 
     def _one(self, condition, missing: str) -> Portal:
-        with Session(self._store.engine) as session:
-            row = session.scalar(select(PortalRow).where(condition))
-            if row is None:
-                raise NotFound(missing)
-            return self._record(row)
+        with self._store.engine.connect() as connection:  # Core, not the ORM: every event looks a portal up
+            row = connection.execute(select(PortalRow.__table__).where(condition)).first()
+        if row is None:
+            raise NotFound(missing)
+        return self._record(row)
 
-    def _record(self, row: PortalRow) -> Portal:
+    def _record(self, row: Any) -> Portal:  # an ORM row or a Core row of the table
         token = row.application_token_encrypted
         return Portal(
             id=row.id,

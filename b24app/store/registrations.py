@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import secrets
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from b24app.store.crypto import Cipher
 from b24app.store.errors import Conflict, NotFound
 from b24app.store.models import PortalRow, RegistrationRow
-from b24app.store.records import PortalState, Registration
+from b24app.store.records import Portal, PortalState, Registration
+
+_REGISTRATIONS, _PORTALS = RegistrationRow.__table__, PortalRow.__table__
+_WITH_PORTAL = (  # built once, with bound parameters: events come by the hundred a second
+    select(_REGISTRATIONS, *(c.label(f"portal_{c.name}") for c in _PORTALS.c))
+    .select_from(
+        _REGISTRATIONS.outerjoin(
+            _PORTALS,
+            and_(
+                _PORTALS.c.registration_id == _REGISTRATIONS.c.id,
+                _PORTALS.c.member_id == bindparam("b_member_id"),
+            ),
+        )
+    )
+    .where(_REGISTRATIONS.c.slug == bindparam("b_slug"))
+)
 
 
 class Registrations:
@@ -53,6 +70,18 @@ class Registrations:
     def by_slug(self, slug: str) -> Registration:
         return self._one(RegistrationRow.slug == slug, "this registration")
 
+    def with_portal(self, slug: str, member_id: str) -> tuple[Registration, Portal | None]:
+        """The registration of a callback URL and its portal of ``member_id`` (None: no such portal
+        installed this registration), in one prepared query: every Bitrix24 event needs both."""
+        with self._store.engine.connect() as connection:
+            row = connection.execute(_WITH_PORTAL, {"b_slug": slug, "b_member_id": member_id}).first()
+        if row is None:
+            raise NotFound("this registration is not registered; see: b24app app list")
+        fields = row._mapping
+        portal = {c.name: fields[f"portal_{c.name}"] for c in _PORTALS.c}
+        found = None if portal["id"] is None else self._store.portals._record(SimpleNamespace(**portal))
+        return self._record(row), found
+
     def by_client_id(self, client_id: str) -> Registration:
         return self._one(RegistrationRow.client_id == client_id, f"the registration of client_id {client_id}")
 
@@ -76,13 +105,13 @@ class Registrations:
             session.delete(row)
 
     def _one(self, condition, what: str) -> Registration:
-        with Session(self._store.engine) as session:
-            row = session.scalar(select(RegistrationRow).where(condition))
-            if row is None:
-                raise NotFound(f"{what} is not registered; see: b24app app list")
-            return self._record(row)
+        with self._store.engine.connect() as connection:  # Core, not the ORM: every callback looks one up
+            row = connection.execute(select(RegistrationRow.__table__).where(condition)).first()
+        if row is None:
+            raise NotFound(f"{what} is not registered; see: b24app app list")
+        return self._record(row)
 
-    def _record(self, row: RegistrationRow) -> Registration:
+    def _record(self, row: Any) -> Registration:  # an ORM row or a Core row of the table
         return Registration(
             id=row.id,
             slug=row.slug,

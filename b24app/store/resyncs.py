@@ -14,62 +14,77 @@ goes back to waiting the same way (``recover``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from b24app.store.db import write_transaction
 from b24app.store.errors import NotFound
-from b24app.store.models import ResyncRow
+from b24app.store.models import EventRow, ResyncRow
 from b24app.store.records import Resync
 
 WAITING, RUNNING = "waiting", "running"
+QUEUED, MERGED = "queued resync", "merged"  # the event log's outcome of an event that asked for a resync
 KEPT_REASONS = 10  # the latest reasons of a merged request (the count keeps the rest)
 REASON_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Logged:
+    """The event-log line of an event that asks for a resync (never its payload)."""
+
+    event: str
+    member_id: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One resync request: the portal, why, not before when, and the event-log line to write with it."""
+
+    portal_id: int
+    reason: str
+    not_before: datetime | None = None
+    log: Logged | None = None
 
 
 class Resyncs:
     def __init__(self, store) -> None:
         self._store = store
 
-    def request(self, portal_id: int, reason: str, not_before: datetime | None = None) -> bool:
-        """Ask for a resync of the portal; True when a new request waits now, False when merged."""
-        reason = reason[:REASON_LENGTH]
+    def request(
+        self, portal_id: int, reason: str, not_before: datetime | None = None, *, log: Logged | None = None
+    ) -> bool:
+        """Ask for a resync of the portal; True when a new request waits now, False when merged.
+
+        ``log``: a line of the event log written in the same transaction, its outcome ``queued
+        resync`` or ``merged`` (an event is answered after a single commit).
+        """
+        return self.request_many([Ask(portal_id, reason, not_before, log)])[0]
+
+    def request_many(self, asks: Sequence[Ask]) -> list[bool]:
+        """Several requests in one transaction (one commit): for each, True when new, False when merged
+        (into a request that waited, or into one of the same portal earlier in ``asks``).
+
+        A handful of statements for the whole batch, whatever its size (the events endpoint's writer
+        and the schedule send hundreds). Should another process add a portal's first request at the
+        same moment (PostgreSQL; SQLite writes one at a time), the insert fails and the batch is done
+        again, merging into that request.
+        """
         now = self._store.now()
-        for _ in range(3):  # a concurrent first request of the same portal: merge into it
-            with write_transaction(self._store.engine) as connection:
-                row = connection.execute(
-                    select(ResyncRow.id, ResyncRow.reasons).where(
-                        ResyncRow.portal_id == portal_id, ResyncRow.state == WAITING
-                    )
-                ).first()
-                if row is not None:
-                    connection.execute(
-                        update(ResyncRow)
-                        .where(ResyncRow.id == row.id)
-                        .values(requests=ResyncRow.requests + 1, reasons=_merged(row.reasons, reason))
-                    )
-                    return False
-            try:
-                with Session(self._store.engine) as session, session.begin():
-                    session.add(
-                        ResyncRow(
-                            portal_id=portal_id,
-                            state=WAITING,
-                            reasons=[reason],
-                            requests=1,
-                            requested_at=now,
-                            not_before=not_before or now,
-                            attempts=0,
-                        )
-                    )
-                return True
-            except IntegrityError:
-                continue
-        raise RuntimeError(f"portal {portal_id}: a resync request could be neither added nor merged")
+        with write_transaction(self._store.engine) as connection:
+            for _ in range(3):
+                try:
+                    with connection.begin_nested():
+                        return _ask_all(connection, asks, now)
+                except IntegrityError:
+                    continue
+        raise RuntimeError("resync requests could be neither added nor merged (is every portal stored?)")
 
     def claim(self, portal_id: int, worker: str, lease: float) -> Resync | None:
         """Take the portal's due waiting request for ``worker`` (host:pid) for ``lease`` seconds.
@@ -228,6 +243,85 @@ class Resyncs:
         with Session(self._store.engine) as session:
             rows = session.scalars(select(ResyncRow).where(condition).order_by(ResyncRow.id).limit(limit))
             return [_record(row) for row in rows]
+
+
+@dataclass
+class _Waiting:
+    """A portal's waiting request as a batch leaves it: its row (None: added by the batch)."""
+
+    row_id: int | None
+    reasons: list[str]
+    added: int = 0
+    not_before: datetime | None = None
+
+
+# Built once: the events endpoint runs these hundreds of times a second (Core on the tables, with
+# bound parameters: no statement to build, no ORM work per request).
+_RESYNCS, _EVENTS = ResyncRow.__table__, EventRow.__table__
+_FIND = (
+    select(_RESYNCS.c.id, _RESYNCS.c.portal_id, _RESYNCS.c.reasons)
+    .where(_RESYNCS.c.portal_id.in_(bindparam("b_portals", expanding=True)), _RESYNCS.c.state == WAITING)
+    .with_for_update()  # PostgreSQL: a worker claiming one of them waits for this merge's commit
+)
+_MERGE = (
+    update(_RESYNCS)
+    .where(_RESYNCS.c.id == bindparam("b_id"))
+    .values(
+        requests=_RESYNCS.c.requests + bindparam("b_added"),
+        reasons=bindparam("b_reasons", type_=_RESYNCS.c.reasons.type),
+    )
+)
+_ADD, _LOG = insert(_RESYNCS), insert(_EVENTS)
+
+
+def _ask_all(connection: Connection, asks: Sequence[Ask], now: datetime) -> list[bool]:
+    """The batch: one read of the waiting rows (locked until commit), then one statement for the
+    merges, one for the new requests and one for the event-log lines."""
+    found = connection.execute(_FIND, {"b_portals": sorted({ask.portal_id for ask in asks})})
+    waiting = {row.portal_id: _Waiting(row.id, [str(r) for r in row.reasons or []]) for row in found}
+    queued, logs = [], []
+    for ask in asks:
+        reason, known = ask.reason[:REASON_LENGTH], waiting.get(ask.portal_id)
+        if known is None:
+            waiting[ask.portal_id] = _Waiting(None, [reason], 1, ask.not_before or now)
+        else:
+            known.reasons, known.added = _merged(known.reasons, reason), known.added + 1
+        queued.append(known is None)
+        if ask.log is not None:
+            logs.append(_log_values(ask.portal_id, ask.log, queued[-1], now))
+    merges = [
+        {"b_id": w.row_id, "b_added": w.added, "b_reasons": w.reasons}
+        for w in waiting.values()
+        if w.row_id is not None and w.added
+    ]
+    added = [
+        {
+            "portal_id": portal_id,
+            "state": WAITING,
+            "reasons": w.reasons,
+            "requests": w.added,
+            "requested_at": now,
+            "not_before": w.not_before,
+            "attempts": 0,
+        }
+        for portal_id, w in waiting.items()
+        if w.row_id is None
+    ]
+    for statement, rows in ((_MERGE, merges), (_ADD, added), (_LOG, logs)):
+        if rows:
+            connection.execute(statement, rows)
+    return queued
+
+
+def _log_values(portal_id: int, log: Logged, queued: bool, now: datetime) -> dict[str, Any]:
+    return {
+        "event": log.event[:64],
+        "outcome": QUEUED if queued else MERGED,
+        "portal_id": portal_id,
+        "member_id": None if log.member_id is None else log.member_id[:64],
+        "detail": log.detail,
+        "received_at": now,
+    }
 
 
 def _requeue(connection: Connection, row: Any, not_before: datetime, reason: str) -> int:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
 
+from b24app.store.clocks import Clocks
 from b24app.store.crypto import Cipher, load_cipher
 from b24app.store.db import make_engine, write_transaction
 from b24app.store.journal import Events, Runs
@@ -17,6 +18,7 @@ from b24app.store.migrate import upgrade
 from b24app.store.models import PortalRow, RegistrationRow, TokenRow
 from b24app.store.portals import Portals
 from b24app.store.registrations import Registrations
+from b24app.store.resync_writer import ResyncWriter
 from b24app.store.resyncs import Resyncs
 from b24app.store.settings import Settings
 from b24app.store.tokens import Tokens
@@ -48,6 +50,8 @@ class Store:
         self.resyncs = Resyncs(self)
         self.library = Library(self)  # library syncs asked for, webhook deliveries
         self.template_hashes = TemplateHashes(self)
+        self.clocks = Clocks(self)
+        self.resync_writer = ResyncWriter(self.resyncs)  # the events endpoint's: many requests, one commit
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Store:
@@ -85,6 +89,7 @@ class Store:
         return rewritten
 
     def close(self) -> None:
+        self.resync_writer.close()
         self.engine.dispose()
 
     def __repr__(self) -> str:

@@ -194,6 +194,28 @@ def test_portal_assign_takes_a_template_of_the_library_only(
     assert code == 1 and "no portal 'nowhere.example' is installed" in err
 
 
+def test_portal_policy_is_report_or_apply_and_shown_in_the_list(capsys, cli_env, app_store, sandbox, kit):
+    installed = kit.install(sandbox, app_store)
+    domain = installed.portal.domain
+    assert app_store.portals.by_id(installed.portal.id).policy == "report"  # the default
+
+    code, out, err = run(capsys, "portal", "policy", installed.portal.member_id, "apply")
+    assert (code, out.strip()) == (0, f"{domain}: policy apply"), err
+    assert app_store.portals.by_id(installed.portal.id).policy == "apply"
+    code, out, _ = run(capsys, "portal", "list")
+    header, row = (
+        out.splitlines()[0].split(),
+        next(r for r in out.splitlines() if r.startswith(domain)).split(),
+    )
+    assert row[header.index("POLICY")] == "apply"
+
+    code, _, err = run(capsys, "portal", "policy", domain, "yolo")
+    assert code == 1 and "no policy 'yolo'" in err and "report, apply" in err
+    assert app_store.portals.by_id(installed.portal.id).policy == "apply"  # bad input changes nothing
+    code, _, err = run(capsys, "portal", "policy", "nowhere.example", "report")
+    assert code == 1 and "no portal 'nowhere.example' is installed" in err
+
+
 def test_a_refused_apply_by_domain_is_journaled_as_refused(
     capsys, cli_env, app_store, sandbox, kit, example_path, tmp_path
 ):

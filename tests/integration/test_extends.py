@@ -80,7 +80,9 @@ def files(tmp_path, example_path):
     base = example_path.read_text(encoding="utf-8")
     (tmp_path / "base.yaml").write_text(base, encoding="utf-8")
     (tmp_path / "clients").mkdir()
-    (tmp_path / "clients" / "acme.yaml").write_text(CHILD.replace("base.yaml", "../base.yaml"), encoding="utf-8")
+    (tmp_path / "clients" / "acme.yaml").write_text(
+        CHILD.replace("base.yaml", "../base.yaml"), encoding="utf-8"
+    )
     (tmp_path / "merged.yaml").write_text(hand_merged(base), encoding="utf-8")
     return tmp_path
 
@@ -92,8 +94,12 @@ def test_applying_the_child_equals_applying_the_hand_merged_template(capsys, two
     assert code == 2, err
     code, merged_plan, err = run(capsys, "plan", merged, "--portal", second, "--json")
     assert code == 2, err
+
     def changes(text: str) -> list:  # without the portal's own ids (its pipelines' numbers)
-        return [(c["action"], c["target"], c["key"], c.get("old"), c.get("new")) for c in json.loads(text)["changes"]]
+        return [
+            (c["action"], c["target"], c["key"], c.get("old"), c.get("new"))
+            for c in json.loads(text)["changes"]
+        ]
 
     assert changes(child_plan) == changes(merged_plan)
     assert run(capsys, "apply", child, "--portal", first, "--yes")[0] == 0
@@ -114,7 +120,9 @@ def test_validate_merged_prints_what_the_hand_merged_template_is(capsys, files):
 
 def test_validate_reports_a_problem_in_the_base_with_its_file_and_line(capsys, files):
     base = files / "base.yaml"
-    text = base.read_text(encoding="utf-8").replace("{id: WEB, name: Сайт, sort: 30}", "{id: WEB, name: '', sort: 30}")
+    text = base.read_text(encoding="utf-8").replace(
+        "{id: WEB, name: Сайт, sort: 30}", "{id: WEB, name: '', sort: 30}"
+    )
     base.write_text(text, encoding="utf-8")
     line = text.splitlines().index("    - {id: WEB, name: '', sort: 30}") + 1
     code, out, err = run(capsys, "validate", str(files / "clients" / "acme.yaml"))

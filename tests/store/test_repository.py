@@ -96,6 +96,9 @@ def test_portals_found_by_domain_or_member_id(store):
     assert store.portals.by_id(portal.id).member_id == "a1b2c3"
     with pytest.raises(NotFound, match="b24app portal list"):
         store.portals.find("other.bitrix24.ru")
+    with pytest.raises(ValueError, match="report or apply, not 'Apply'"):
+        store.portals.set_policy(portal.id, "Apply")
+    assert store.portals.by_id(portal.id).policy == "report"
     store.portals.set_policy(portal.id, "apply")
     store.portals.set_application_token(portal.id, None)
     got = store.portals.get("a1b2c3")

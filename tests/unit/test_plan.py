@@ -517,13 +517,22 @@ def _blocked_deletion(key: str, entries: tuple, counts: dict) -> Blocked:
 @pytest.mark.parametrize(
     ("key", "counts", "reason"),
     [
-        ("sources", {("entry", "SOURCE", "EMAIL"): 3},
-         "3 CRM items use it; move them to another value first, or keep it in the template"),
-        ("sources", {("entry", "SOURCE", "EMAIL"): 1},
-         "1 CRM item uses it; move it to another value first, or keep it in the template"),
-        ("call_statuses", {},
-         "b24app cannot check whether call lists use it over REST, so it is not deleted; "
-         "delete it in Bitrix24 if it is unused, or keep it in the template"),
+        (
+            "sources",
+            {("entry", "SOURCE", "EMAIL"): 3},
+            "3 CRM items use it; move them to another value first, or keep it in the template",
+        ),
+        (
+            "sources",
+            {("entry", "SOURCE", "EMAIL"): 1},
+            "1 CRM item uses it; move it to another value first, or keep it in the template",
+        ),
+        (
+            "call_statuses",
+            {},
+            "b24app cannot check whether call lists use it over REST, so it is not deleted; "
+            "delete it in Bitrix24 if it is unused, or keep it in the template",
+        ),
     ],
 )
 def test_an_entry_kept_back_from_a_prune_is_blocked_with_the_deletion_it_stands_for(key, counts, reason):

@@ -91,9 +91,7 @@ def test_an_override_changes_only_the_fields_it_gives_in_the_bases_place() -> No
     )
     expected = load_template(
         BASE.replace("{id: IN_PROCESS, name: В работе,", "{id: IN_PROCESS, name: Обрабатывается,")
-        .replace(
-            "  - {id: CONVERTED", "  - {id: WAITING, name: Ждём ответа}\n  - {id: CONVERTED"
-        )
+        .replace("  - {id: CONVERTED", "  - {id: WAITING, name: Ждём ответа}\n  - {id: CONVERTED")
         .replace("{id: EMAIL, name: Почта}", "{id: EMAIL, name: Электронная почта, sort: 5}")
         .replace(
             "    - {id: WEB, name: Сайт}", "    - {id: WEB, name: Сайт}\n    - {id: TELEGRAM, name: Telegram}"
@@ -104,10 +102,19 @@ def test_an_override_changes_only_the_fields_it_gives_in_the_bases_place() -> No
     lead = {e.id: e for e in merged.lists["lead_stages"].entries}
     assert lead["IN_PROCESS"].color == "#2FC6F6"  # the base's colour is kept
     assert [e.id for e in merged.lists["lead_stages"].entries] == [
-        "NEW", "IN_PROCESS", "WAITING", "CONVERTED", "JUNK"  # a new process stage: before success
+        "NEW",
+        "IN_PROCESS",
+        "WAITING",
+        "CONVERTED",
+        "JUNK",  # a new process stage: before success
     ]
     sources = merged.lists["sources"]
-    assert [(e.id, e.sort) for e in sources.entries] == [("CALL", 10), ("EMAIL", 5), ("WEB", 30), ("TELEGRAM", 40)]
+    assert [(e.id, e.sort) for e in sources.entries] == [
+        ("CALL", 10),
+        ("EMAIL", 5),
+        ("WEB", 30),
+        ("TELEGRAM", 40),
+    ]
     assert sources.prune is True  # the base's list option is kept when the child gives a plain list
 
 
@@ -160,13 +167,20 @@ def test_pipelines_merge_by_key_then_default_then_name_and_stages_by_id() -> Non
     )
     pipes = merged.deal_pipelines.pipelines
     assert [(p.name, p.key, p.default) for p in pipes] == [
-        ("Продажи", None, True), ("Прокат", "rent", False), ("Сервис", None, False)
+        ("Продажи", None, True),
+        ("Прокат", "rent", False),
+        ("Сервис", None, False),
     ]
     assert [s.id for s in pipes[0].stages.entries] == ["NEW", "WON", "LOSE"]
     assert [s.name for s in pipes[1].stages.entries] == ["Заявка", "Сдано в прокат", "Отказ"]
     (process,) = merged.smart_processes
     assert (process.title, process.code) == ("Снабжение", "purchases")
-    assert [s.id for s in process.pipelines.pipelines[0].stages.entries] == ["NEW", "CHECK", "SUCCESS", "FAIL"]
+    assert [s.id for s in process.pipelines.pipelines[0].stages.entries] == [
+        "NEW",
+        "CHECK",
+        "SUCCESS",
+        "FAIL",
+    ]
 
 
 def test_a_removed_pipeline_and_smart_process_are_gone() -> None:
@@ -222,7 +236,9 @@ def test_problems_are_reported_in_the_file_and_line_they_are_written() -> None:
 
 def test_a_missing_base_is_reported_at_the_extends_line() -> None:
     found = problems("version: 1\nextends: nowhere.yaml\n")
-    assert found == ["child.yaml:2: extends: the base 'nowhere.yaml' is not found — check the name after 'extends:'"]
+    assert found == [
+        "child.yaml:2: extends: the base 'nowhere.yaml' is not found — check the name after 'extends:'"
+    ]
 
 
 def test_extends_without_a_resolver_says_how_to_give_the_base() -> None:
@@ -279,7 +295,9 @@ def test_the_merged_values_are_bounded() -> None:
 
 
 def test_remove_must_be_true_or_false() -> None:
-    found = problems("extends: base.yaml\nsources:\n  - {id: CALL, remove: yes please}\n", **{"base.yaml": BASE})
+    found = problems(
+        "extends: base.yaml\nsources:\n  - {id: CALL, remove: yes please}\n", **{"base.yaml": BASE}
+    )
     assert found[0].startswith("child.yaml:3: sources[0].remove: must be true or false")
 
 
@@ -291,9 +309,12 @@ def test_remove_outside_a_child_is_an_unknown_key() -> None:
 
 def test_an_id_given_twice_in_the_child_is_reported() -> None:
     found = problems(
-        "extends: base.yaml\nsources:\n  - {id: CALL, name: A}\n  - {id: CALL, name: B}\n", **{"base.yaml": BASE}
+        "extends: base.yaml\nsources:\n  - {id: CALL, name: A}\n  - {id: CALL, name: B}\n",
+        **{"base.yaml": BASE},
     )
-    assert found[0].startswith("child.yaml:4: sources[1]: id 'CALL' appears twice in this list (first on line 3)")
+    assert found[0].startswith(
+        "child.yaml:4: sources[1]: id 'CALL' appears twice in this list (first on line 3)"
+    )
 
 
 def test_an_alias_bomb_in_a_base_is_refused_in_the_base() -> None:

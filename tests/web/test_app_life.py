@@ -101,14 +101,18 @@ def test_the_portal_opens_the_installer_over_http(server):
     assert server.store.portals.get(server.sandbox.portals[0].member_id).state == PortalState.INSTALLING
 
 
-def test_crm_type_events_are_logged(server):
+def test_crm_type_events_are_logged_with_their_resync(server):
     _, created = server.register()
     server.sandbox.install_app(0, created["client_id"])
     assert server.sandbox.send_event(0, "ONCRMTYPEADD", {"FIELDS": {"ID": "7"}}, user_id=1) == 1
     assert server.sandbox.wait_deliveries(5)
     portal = server.store.portals.get(server.sandbox.portals[0].member_id)
     logged = server.store.events.list(portal.id)[0]
-    assert (logged.event, logged.outcome) == ("ONCRMTYPEADD", "logged")
+    assert (logged.event, logged.outcome, logged.detail) == (
+        "ONCRMTYPEADD",
+        "queued resync",
+        "smart process 7",
+    )
 
 
 def test_update_renews_the_application_token_only_when_bitrix24_vouches(server):
@@ -197,7 +201,9 @@ def test_the_whole_life_of_the_app_in_one_go(server, example_path):
     try:
         run_page = submit(server.client, page, "apply", origin=server.url).get_data(as_text=True)
         deadline = time.monotonic() + 60
-        while not submit(server.client, run_page, "refresh", origin=server.url, format="json").get_json()["done"]:
+        while not submit(server.client, run_page, "refresh", origin=server.url, format="json").get_json()[
+            "done"
+        ]:
             assert time.monotonic() < deadline, "the run did not finish within 60 s"
             time.sleep(0.2)  # the run goes on in the job queue; the page's script polls the same way
     finally:
@@ -205,7 +211,9 @@ def test_the_whole_life_of_the_app_in_one_go(server, example_path):
     done = submit(server.client, run_page, "refresh", origin=server.url).get_data(as_text=True)
     assert 'class="outcome-applied"' in done, Form(done).text
     hook = server.sandbox.add_webhook(0, 1, ["crm"])
-    rows = requests.post(hook + "crm.status.list.json", data={"filter[ENTITY_ID]": "SOURCE"}, timeout=10).json()
+    rows = requests.post(
+        hook + "crm.status.list.json", data={"filter[ENTITY_ID]": "SOURCE"}, timeout=10
+    ).json()
     names = {row["STATUS_ID"]: row["NAME"] for row in rows["result"]}
     assert names["CALL"] == "Входящий звонок" and names["RECOMMENDATION"] == "По рекомендации"
     again, _ = open_page()
@@ -217,7 +225,9 @@ def test_the_whole_life_of_the_app_in_one_go(server, example_path):
 
     app = server.sandbox.oauth.apps[client_id]
     app.application_token = "renewed0application0token"  # what the portal's update hands out
-    assert server.sandbox.send_event(0, "ONAPPUPDATE", {"VERSION": "2", "PREVIOUS_VERSION": "1"}, user_id=1) == 1
+    assert (
+        server.sandbox.send_event(0, "ONAPPUPDATE", {"VERSION": "2", "PREVIOUS_VERSION": "1"}, user_id=1) == 1
+    )
     assert server.sandbox.wait_deliveries(5)
     assert server.store.portals.get(handle.member_id).application_token == "renewed0application0token"
     reopened, last_launch = open_page()

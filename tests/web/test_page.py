@@ -83,7 +83,9 @@ def test_a_russian_plan_page_says_nothing_in_english(env, box):
     hook = box.add_webhook(0, 1, ["crm"])
     rows = requests.post(hook + "crm.status.list.json", data={"filter[ENTITY_ID]": "SOURCE"}, timeout=10)
     requests.post(
-        hook + "crm.status.update.json", data={"id": rows.json()["result"][0]["ID"], "fields[SORT]": "7"}, timeout=10
+        hook + "crm.status.update.json",
+        data={"id": rows.json()["result"][0]["ID"], "fields[SORT]": "7"},
+        timeout=10,
     ).raise_for_status()  # an update line as well as creates
     text = Form(frame_post(client, portal).get_data(as_text=True)).text
     assert "Что изменится" in text and "сортировка 30 -> 40" in text and "воронка сделок" in text
@@ -344,7 +346,9 @@ def test_stored_tokens_of_an_account_without_crm_access_lead_to_reconnect(env, b
     app = box.oauth.live_app(portal.handle.name, portal.client_id)
     guest = box.oauth.issue(app, 3)  # b24app connected with the guest's account (no CRM access)
     expires = datetime.fromtimestamp(guest["expires"], UTC)
-    portal.store.tokens.save(portal.portal_id, TokenPair(guest["access_token"], guest["refresh_token"], expires))
+    portal.store.tokens.save(
+        portal.portal_id, TokenPair(guest["access_token"], guest["refresh_token"], expires)
+    )
     page = frame_post(client, portal).get_data(as_text=True)
     planned = submit(client, page, "choose", template_name="crm").get_data(as_text=True)
     text = Form(planned).text

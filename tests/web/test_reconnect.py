@@ -141,7 +141,9 @@ def test_a_forged_or_expired_state_is_refused_and_nothing_stored(env):
     missing = client.get(with_query(redirect, state=""))
     assert missing.status_code == 403
     old = States(portal.store.cipher.keys[0], clock=lambda: time.time() - 3600)
-    expired = client.get(with_query(redirect, state=old.issue(portal.store.portals.by_id(portal.portal_id), 1)))
+    expired = client.get(
+        with_query(redirect, state=old.issue(portal.store.portals.by_id(portal.portal_id), 1))
+    )
     assert expired.status_code == 403 and "истёк" in expired.get_data(as_text=True)
     assert portal.store.tokens.load(portal.portal_id) is None
     assert client.get(redirect).status_code == 200  # the real state still works once
@@ -166,7 +168,9 @@ def test_a_code_of_another_portal_is_refused(env):
     ours, theirs = start(client, portal), start(client, other)
     their = {k: v[0] for k, v in parse_qs(theirs.split("?", 1)[1]).items()}
     # the other portal's redirect, with our state: its member_id names another portal
-    named = client.get(with_query(ours, code=their["code"], member_id=their["member_id"], domain=their["domain"]))
+    named = client.get(
+        with_query(ours, code=their["code"], member_id=their["member_id"], domain=their["domain"])
+    )
     assert named.status_code == 403 and "другого портала" in named.get_data(as_text=True)
     # the other portal's code passed off as ours: the OAuth server refuses it for our client_id
     ours_again = start(client, portal)
