@@ -166,7 +166,10 @@ def _last_run(store: Store, portal: Portal) -> str:
     run = store.runs.last(portal.id)
     if run is None:
         return "-"
-    return f"{run.kind.value} {run.outcome.value} {run.started_at:%Y-%m-%d %H:%M} UTC"
+    text = f"{run.kind.value} {run.outcome.value} {run.started_at:%Y-%m-%d %H:%M} UTC"
+    if run.last_checked_at is not None:  # resyncs found it again (b24app.resync): say when they last did
+        text += f", checked {run.checked} times, last {run.last_checked_at:%Y-%m-%d %H:%M} UTC"
+    return text
 
 
 def _last_plan(store: Store, portal: Portal) -> str:

@@ -382,6 +382,8 @@ def _row(run: Run) -> dict[str, Any]:
         "rollback_of": run.rollback_of,
         "can_roll_back": bool((run.state_before or {}).get("managed")),
         "error": run.error,
+        "checked": run.checked,  # resync plans that found the same (b24app.resync keeps one row for them)
+        "last_checked_at": None if run.last_checked_at is None else run.last_checked_at.isoformat(),
     }
 
 
@@ -402,12 +404,19 @@ def journal_lines(portal: Portal, rows: list[dict[str, Any]]) -> list[str]:
                 kind,
                 template,
                 _summary(row["summary"]),
-                row["outcome"],
+                row["outcome"] + _checked(row),
                 "-" if row["requests"] is None else str(row["requests"]),
             )
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+
+
+def _checked(row: dict[str, Any]) -> str:
+    """``, checked 5 times, last 2026-12-02 04:00`` for a run resyncs found again; else nothing."""
+    if row["checked"] <= 1 or not row["last_checked_at"]:
+        return ""
+    return f", checked {row['checked']} times, last {row['last_checked_at'][:16].replace('T', ' ')}"
 
 
 def _summary(summary: dict[str, Any] | None) -> str:

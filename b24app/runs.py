@@ -7,6 +7,7 @@ Each function returns the keyword fields of ``store.runs.record``/``finish``; no
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from b24app import console
@@ -29,6 +30,17 @@ def template_hash(text: str) -> str:
 def template_sources(template: Template) -> list[dict[str, str]]:
     """Every file the template was read from (itself, then the bases it extends), by name and SHA-256."""
     return [{"name": source.name, "sha256": source.sha256} for source in template.sources]
+
+
+def state_digest(snapshot: dict[str, Any]) -> str:
+    """The SHA-256 of a state snapshot (b24app.snapshot) as canonical JSON: equal states, equal digests."""
+    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def in_sync(plan: Plan) -> bool:
+    """Nothing to do and nothing in the way: no change (blocked ones included), refusal or conflict."""
+    return not (plan.changes or plan.refusals or plan.conflicts or plan.needs_usage)
 
 
 def state_before(state: PortalState, template: Template | None = None) -> dict[str, Any]:

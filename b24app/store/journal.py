@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from b24app.store.db import write_transaction
 from b24app.store.errors import NotFound
 from b24app.store.models import EventRow, RunRow
-from b24app.store.records import Event, Run, RunKind, RunOutcome
+from b24app.store.records import Event, Run, RunKind, RunOutcome, times_checked
 
 _RUN_FIELDS = (
     "user_id",
@@ -111,6 +111,58 @@ class Runs:
                 .values(**values)
             )
         return done.rowcount == 1
+
+    def previous(self, run_id: int) -> Run | None:
+        """The run of the same portal journaled just before ``run_id`` (by id), None when it is the first."""
+        with Session(self._store.engine) as session:
+            portal_id = select(RunRow.portal_id).where(RunRow.id == run_id).scalar_subquery()
+            query = (
+                select(RunRow)
+                .where(RunRow.portal_id == portal_id, RunRow.id < run_id)
+                .order_by(RunRow.id.desc())
+                .limit(1)
+            )
+            row = session.scalars(query).first()
+            return None if row is None else _run(row)
+
+    def confirm(self, run_id: int, *, instead_of: int, worker: str, state_digest: str) -> Run | None:
+        """Note on ``run_id`` (an earlier plan) that a later one found the very same, and remove that later
+        run ``instead_of``, still running in ``worker``, so the same finding is not journaled twice.
+
+        One transaction, and only while it is all still true: ``run_id`` keeps ``state_digest`` in its
+        result, no other run of the portal came after it, and ``instead_of`` is still running in
+        ``worker`` (a sweep that marked it failed meanwhile wins). Returns the confirmed run, or None
+        when nothing was changed (the caller then journals its run in full). ``result["checked"]``
+        counts the plans that found it (the run's own first one included), ``result["last_checked_at"]``
+        says when the last did. The run's ``started_at``/``finished_at`` stay those of its own plan: they
+        say how long that work took and order the history, which a later check must not reshuffle.
+        """
+        now = self._store.now()
+        with write_transaction(self._store.engine) as connection:
+            earlier = connection.execute(
+                select(RunRow.portal_id, RunRow.result).where(RunRow.id == run_id).with_for_update()
+            ).one_or_none()
+            result = earlier.result if earlier is not None else None
+            if not isinstance(result, dict) or result.get("state_digest") != state_digest:
+                return None
+            later = select(RunRow.id).where(
+                RunRow.portal_id == earlier.portal_id, RunRow.id > run_id, RunRow.id != instead_of
+            )
+            if connection.execute(later.limit(1)).first() is not None:
+                return None
+            removed = connection.execute(
+                delete(RunRow).where(
+                    RunRow.id == instead_of,
+                    RunRow.portal_id == earlier.portal_id,
+                    RunRow.outcome == RunOutcome.RUNNING.value,
+                    RunRow.worker == worker,
+                )
+            )
+            if removed.rowcount != 1:
+                return None
+            checked = {"checked": times_checked(result) + 1, "last_checked_at": now.isoformat()}
+            connection.execute(update(RunRow).where(RunRow.id == run_id).values(result={**result, **checked}))
+        return self.get(run_id)
 
     def _set(self, run_id: int, values: dict[str, Any]) -> None:
         with self._store.engine.begin() as connection:

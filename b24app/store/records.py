@@ -102,6 +102,20 @@ class Run:
     template_sources: list[dict[str, str]] | None = None  # the template's file, then its bases'
     rollback_of: int | None = None  # a rollback: the run whose state before it restored
 
+    @property
+    def checked(self) -> int:
+        """How many resync plans found what this run found (see ``Runs.confirm``): 1 unless confirmed."""
+        return times_checked(self.result)
+
+    @property
+    def last_checked_at(self) -> datetime | None:
+        """When a resync plan last found it again (None: never confirmed)."""
+        at = self.result.get("last_checked_at") if isinstance(self.result, dict) else None
+        try:
+            return datetime.fromisoformat(at) if isinstance(at, str) and self.checked > 1 else None
+        except ValueError:
+            return None
+
 
 @dataclass(frozen=True)
 class Resync:
@@ -129,3 +143,10 @@ class Event:
     received_at: datetime
     outcome: str
     detail: str | None
+
+
+def times_checked(result: Any) -> int:
+    """How many plans found what a run's result records: 1, or the count ``Runs.confirm`` keeps
+    (read defensively: it is JSON)."""
+    checked = result.get("checked") if isinstance(result, dict) else None
+    return checked if isinstance(checked, int) and not isinstance(checked, bool) and checked > 1 else 1

@@ -200,3 +200,23 @@ def test_a_resync_longer_than_its_lease_keeps_its_claim(jobs, workers, portal, a
         RunOutcome.APPLIED,
     )  # nothing failed or rerun
     assert (apply.finished_at - plan.started_at).total_seconds() > 2 * lease  # renewed, not taken back
+
+
+def test_resyncs_of_a_portal_left_alone_keep_one_run_that_counts_them(jobs, workers, portal, app_store, kit):
+    process = workers(threads=1)
+    for round_ in range(6):  # the first plans and applies; the five after it find the portal in sync
+        jobs.request_resync(portal.id, f"schedule {round_}")
+        kit.wait_for(
+            lambda n=round_: len(resync_events(app_store, portal.id)) == n + 1 and settled(app_store),
+            [process],
+        )
+    runs = runs_of(app_store, portal.id)
+    assert [(run.kind, run.outcome) for run in runs] == [
+        (RunKind.PLAN, RunOutcome.PLANNED),
+        (RunKind.APPLY, RunOutcome.APPLIED),
+        (RunKind.PLAN, RunOutcome.PLANNED),
+    ]
+    kept = runs[-1]
+    assert kept.checked == 5 and kept.user_name == "resync: schedule 1"
+    done = [event.detail for event in reversed(resync_events(app_store, portal.id))][1:]
+    assert all(detail.endswith(f"run {kept.id}: planned") for detail in done)  # the kept run, each time

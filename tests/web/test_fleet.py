@@ -309,3 +309,24 @@ def test_logout_ends_the_session(app):
 def test_the_in_portal_pages_get_no_fleet_cookie(app):
     answer = app.test_client().post("/b24/nothing/app/", data={})
     assert answer.status_code in (400, 403) and "Set-Cookie" not in answer.headers
+
+
+def test_a_run_resyncs_found_again_shows_how_often_and_when_last(app, store, portals):
+    first, _, _ = portals
+    kept = store.runs.record(
+        first.id,
+        RunKind.PLAN,
+        RunOutcome.PLANNED,
+        user_name="resync: schedule",
+        result={"state_digest": "d" * 64},
+    )
+    for _ in range(2):
+        later = store.runs.start(first.id, RunKind.PLAN, worker="host:1", user_name="resync: schedule")
+        store.runs.confirm(kept.id, instead_of=later.id, worker="host:1", state_digest="d" * 64)
+    text = Page(signed_in(app).get(f"/fleet/portals/{first.id}").get_data(as_text=True)).text
+    assert (
+        "checked 3 times, last " + store.runs.get(kept.id).last_checked_at.strftime("%Y-%m-%d %H:%M") in text
+    )
+    assert text.count("checked ") == 1  # only the confirmed run says so
+    listed = Page(signed_in(app).get("/fleet/").get_data(as_text=True)).text
+    assert "checked 3 times" in listed  # the list's last run, too

@@ -354,3 +354,20 @@ def test_stored_tokens_of_an_account_without_crm_access_lead_to_reconnect(env, b
     text = Form(planned).text
     assert "больше нет доступа к настройкам CRM" in text and "reconnect" in Form(planned).forms
     assert "не удалось прочитать" not in text.lower()
+
+
+def test_the_history_says_how_often_resyncs_found_a_run_again(env):
+    client, portal, _ = env
+    store = portal.store
+    kept = store.runs.record(
+        portal.portal_id,
+        RunKind.PLAN,
+        RunOutcome.PLANNED,
+        user_name="resync: schedule",
+        result={"state_digest": "d"},
+    )
+    later = store.runs.start(portal.portal_id, RunKind.PLAN, worker="host:1", user_name="resync: schedule")
+    assert store.runs.confirm(kept.id, instead_of=later.id, worker="host:1", state_digest="d") is not None
+    history = Form(frame_post(client, portal).get_data(as_text=True)).text
+    when = store.runs.get(kept.id).last_checked_at.strftime("%Y-%m-%d %H:%M")
+    assert f"в порядке; проверок: 2, последняя {when} UTC" in history
