@@ -49,7 +49,9 @@ def sign(body: bytes, secret: str, n: int) -> dict[str, str]:
     }
 
 
-def start_server(folder: Path, secret: str, database_url: str | None) -> tuple[subprocess.Popen, str, str]:
+def start_server(
+    folder: Path, secret: str, database_url: str | None, no_worker: bool = False
+) -> tuple[subprocess.Popen, str, str]:
     env = {
         **os.environ,
         "B24APP_INSTANCE": str(folder),
@@ -60,7 +62,7 @@ def start_server(folder: Path, secret: str, database_url: str | None) -> tuple[s
     if database_url:
         env["DATABASE_URL"] = database_url
     server = subprocess.Popen(
-        [sys.executable, "-m", "b24app.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "b24app.cli", "serve", "--port", "0", *(["--no-worker"] if no_worker else [])],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -138,11 +140,16 @@ def main() -> int:
     parser.add_argument(
         "--database-url", help="an empty database for b24app (default: SQLite in a temp folder)"
     )
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve --no-worker: the endpoint alone (workers run elsewhere)",
+    )
     args = parser.parse_args()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        server, host_port, database_url = start_server(folder, secret, args.database_url)
+        server, host_port, database_url = start_server(folder, secret, args.database_url, args.no_worker)
         try:
             seconds, statuses = load(host_port, secret, args.requests, args.concurrency)
         finally:

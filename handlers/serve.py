@@ -30,6 +30,11 @@ def add_command(sub: Any) -> None:
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
     )
     p.add_argument("--threads", type=int, default=THREADS, help=f"request threads (default {THREADS})")
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="web only: jobs, resyncs and the schedule run in `b24app worker` processes (this or other machines)",
+    )
     p.add_argument("--sandbox", action="store_true", help="also run sandbox portals with b24app registered")
     p.add_argument("--portals", type=int, default=1, help="sandbox portals to start (default 1)")
     p.add_argument("--lang", choices=("ru", "en"), default="ru", help="the sandbox portals' language")
@@ -86,7 +91,7 @@ def _serve(listener: socket.socket, settings, args: Any, sandbox) -> int:
     from handlers import create_app
 
     store = Store.open(settings)  # migrates to the latest revision
-    app = create_app(settings, store=store, start_jobs=True)
+    app = create_app(settings, store=store, start_jobs=not args.no_worker)
     if sandbox is not None:
         _register_on_sandbox(store, settings, sandbox)
     elif not settings.public_url:
@@ -94,6 +99,8 @@ def _serve(listener: socket.socket, settings, args: Any, sandbox) -> int:
             "warning: B24APP_PUBLIC_URL is not set; portals cannot install b24app until it is",
             file=sys.stderr,
         )
+    if args.no_worker:
+        print("no job worker here: run `b24app worker` (same settings) to run jobs", file=sys.stderr)
     server = waitress.create_server(app, sockets=[listener], threads=args.threads, ident="b24app")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop as on Ctrl-C: the finally blocks run
     print(f"b24app serves on http://{_address(listener)}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)

@@ -10,12 +10,17 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write transaction
+# PostgreSQL connections kept open per process: the server's request threads, the events' writer,
+# and a worker's jobs (each holds one for its portal's advisory lock) must not open and close a
+# connection per request, which costs more than the request itself.
+PG_POOL_SIZE = 20
+PG_MAX_OVERFLOW = 40
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
