@@ -89,7 +89,10 @@ def _add_request_log(app: Flask) -> None:
 
     @app.after_request
     def log_request(response):
-        requests_log.info("%s %s -> %s", request.method, request.full_path.rstrip("?"), response.status_code)
+        if requests_log.isEnabledFor(logging.INFO):  # full_path is built only for a line written
+            requests_log.info(
+                "%s %s -> %s", request.method, request.full_path.rstrip("?"), response.status_code
+            )
         return response
 
 

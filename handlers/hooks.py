@@ -13,10 +13,10 @@ GitLab's older ``X-Gitlab-Token`` is refused: it is the shared secret itself, se
 every request, signing nothing — whoever sees one request can forge any body and replay it forever.
 
 Every accepted signature's digest is stored (table ``webhook_deliveries``, primary key), in the same
-transaction as the sync request: the same delivery sent again is refused, even when both copies
-arrive at once. The answer comes at once (202): the git work is done by a worker
-(``b24app.library.run_pending``). A refusal stores nothing but an event line (no secret, no value
-from the request).
+transaction as the sync request (with the deliveries arriving meanwhile: ``store.sync_writer``, one
+commit a batch): the same delivery sent again is refused, even when both copies arrive at once. The
+answer comes at once (202): the git work is done by a worker (``b24app.library.run_pending``). A
+refusal stores nothing but an event line (no secret, no value from the request).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from b24app.store.library import TIMESTAMPED, UNTIMED, DeliveryReplayed
+from b24app.store.library import TIMESTAMPED, UNTIMED, DeliveryReplayed, SyncAsk
 from b24app.template_files import LIBRARY_NAME
 from handlers import common
 from handlers.common import logger
@@ -84,9 +84,12 @@ def resync():
     wanted = None if names is None else list(names)
     shown = "all" if wanted is None else ", ".join(wanted)
     try:
-        common.store().library.request(
-            wanted, delivery=delivery.digest, detail=f"{delivery.convention}: templates {shown}"
+        ask = SyncAsk(
+            None if wanted is None else tuple(wanted),
+            delivery.digest,
+            f"{delivery.convention}: templates {shown}",
         )
+        common.store().sync_writer.submit(ask)  # committed with the deliveries arriving meanwhile
     except DeliveryReplayed:
         return _refuse(Refused(401, "this signed delivery was accepted before (a replay)"))
     return jsonify(result="accepted", templates="all" if wanted is None else wanted), 202

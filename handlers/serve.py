@@ -8,6 +8,7 @@ opens b24app: install -> plan -> Apply with no setup. The CLI finds this command
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -101,6 +102,10 @@ def _serve(listener: socket.socket, settings, args: Any, sandbox) -> int:
         )
     if args.no_worker:
         print("no job worker here: run `b24app worker` (same settings) to run jobs", file=sys.stderr)
+    # waitress warns "Task queue depth is N" on every request that waits for a thread: under a
+    # burst of events that is a line per request, costing more than the request (its queue is bounded
+    # by the connections, and a slow server shows in its answers' time, not in a log flood)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = waitress.create_server(app, sockets=[listener], threads=args.threads, ident="b24app")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop as on Ctrl-C: the finally blocks run
     print(f"b24app serves on http://{_address(listener)}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ from b24app.store.errors import StoreError
 
 ENV_KEY = "B24APP_SECRET_KEY"
 NEW_KEY_HINT = "make one with: b24app db new-key"
+DECRYPTED_KEPT = 4096  # secrets kept decrypted, by their token
 
 
 class KeyProblem(StoreError):
@@ -37,18 +38,28 @@ class Cipher:
             raise KeyProblem(f"no secret key is configured; set {ENV_KEY} ({NEW_KEY_HINT})")
         self.keys = list(keys)
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._decrypted: dict[str, str] = {}  # token -> secret (a token never changes meaning)
 
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode("utf-8")).decode("ascii")
 
     def decrypt(self, token: str, what: str) -> str:
+        """The secret of ``token``; the same token decrypts once (every Bitrix24 event needs two
+        secrets, and a Fernet decryption costs more than the rest of its lookup)."""
+        known = self._decrypted.get(token)
+        if known is not None:
+            return known
         try:
-            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+            secret = self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken:
             raise SecretUnreadable(
                 f"the stored {what} cannot be decrypted with the configured key(s): the key that encrypted "
                 "it is missing; add it back after the current key and run 'b24app db rotate-key'"
             ) from None
+        if len(self._decrypted) >= DECRYPTED_KEPT:
+            self._decrypted.clear()  # bounded: a flood of distinct tokens costs decryptions, not memory
+        self._decrypted[token] = secret
+        return secret
 
     def rotate(self, token: str) -> str:
         """``token`` re-encrypted with the current key."""

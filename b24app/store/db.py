@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write transaction
@@ -15,18 +16,51 @@ SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's write
 # connection per request, which costs more than the request itself.
 PG_POOL_SIZE = 20
 PG_MAX_OVERFLOW = 40
+# A pooled connection idle longer than this is pinged before use (a restarted server, a dropped
+# connection); one in use a moment ago is not: under load a ping per checkout is a round trip per
+# request for nothing. A connection that died meanwhile fails its statement, and SQLAlchemy then
+# replaces every connection of the pool.
+PING_AFTER_IDLE = 2.0
+_CHECKED_IN = "b24app_checked_in"
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+        engine = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+        _ping_idle_connections(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """pool_pre_ping, for connections idle longer than ``PING_AFTER_IDLE`` only."""
+
+    def ping(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get(_CHECKED_IN, 0.0) < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:  # the pool connects anew
+            raise exc.DisconnectionError(f"a pooled connection is dead: {type(error).__name__}") from error
+
+    def checked_in(_dbapi_connection, record, *_) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    event.listen(engine, "connect", checked_in)  # a new connection needs no ping
+    event.listen(engine, "checkout", ping)
+    event.listen(engine, "checkin", checked_in)
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine for single reads: on PostgreSQL without BEGIN and ROLLBACK (two round trips of a
+    statement's own; autocommit is a client-side switch of psycopg); SQLite's cost nothing."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT") if is_postgresql(engine) else engine
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:

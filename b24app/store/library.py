@@ -17,6 +17,7 @@ in the same transaction as the sync request, so an accepted delivery always has 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,6 +41,21 @@ KEEP_UNTIMED = timedelta(days=90)
 TIMESTAMPED, UNTIMED = "sw:", "gh:"  # the prefix of a delivery's digest
 
 
+@dataclass(frozen=True)
+class SyncAsk:
+    """One webhook's request: the templates (None: all), its delivery's digest, its event line's detail."""
+
+    names: tuple[str, ...] | None
+    delivery: str | None = None
+    detail: str = ""
+
+
+def _clocks(names: tuple[str, ...] | None) -> list[str]:
+    if names is None or any(len(n) > MAX_NAMED for n in names):
+        return [ALL]
+    return [NAMED + n for n in names]
+
+
 class DeliveryReplayed(StoreError):
     """This signed delivery was accepted before: a replay."""
 
@@ -52,6 +68,9 @@ class Pending:
     rows: tuple[tuple[str, datetime], ...]
 
 
+_ADD_DELIVERY, _LOG = insert(DeliveryRow), insert(EventRow)  # built once: hundreds a second
+
+
 class Library:
     def __init__(self, store) -> None:
         self._store = store
@@ -59,25 +78,36 @@ class Library:
     def request(self, names: list[str] | None, *, delivery: str | None = None, detail: str = "") -> None:
         """Ask for a sync of ``names`` (None: all), storing ``delivery`` (a digest) and an event line
         in the same transaction. Raises :class:`DeliveryReplayed` when the digest is already stored."""
+        self.request_many([SyncAsk(None if names is None else tuple(names), delivery, detail)])
+
+    def request_many(self, asks: Sequence[SyncAsk]) -> list[None]:
+        """Several requests in one transaction (the webhook's writer, ``store.sync_writer``): their
+        deliveries, event lines and the clocks they ask for (each clock once). Raises
+        :class:`DeliveryReplayed`, storing nothing, when any digest is stored already or twice in ``asks``."""
         now = self._store.now()
-        clocks = (
-            [ALL] if names is None or any(len(n) > MAX_NAMED for n in names) else [NAMED + n for n in names]
-        )
+        clocks = sorted({clock for ask in asks for clock in _clocks(ask.names)})
+        deliveries = [{"digest": a.delivery, "received_at": now} for a in asks if a.delivery is not None]
+        events = [
+            {
+                "event": "hooks.resync",
+                "outcome": "accepted",
+                "detail": a.detail[:500] or None,
+                "received_at": now,
+            }
+            for a in asks
+        ]
         try:
             with write_transaction(self._store.engine) as connection:
-                if delivery is not None:
-                    connection.execute(insert(DeliveryRow).values(digest=delivery, received_at=now))
-                connection.execute(
-                    insert(EventRow).values(
-                        event="hooks.resync", outcome="accepted", detail=detail[:500] or None, received_at=now
-                    )
-                )
-                for name in sorted(set(clocks)):  # last: the shared row is locked until commit
+                if deliveries:
+                    connection.execute(_ADD_DELIVERY, deliveries)
+                connection.execute(_LOG, events)
+                for name in clocks:  # last: the shared row is locked until commit
                     connection.execute(self._upsert_clock(name, now))
         except IntegrityError:
-            if delivery is None:
+            if not deliveries:
                 raise
             raise DeliveryReplayed("this signed delivery was accepted before") from None
+        return [None] * len(asks)
 
     def pending(self) -> Pending | None:
         """The sync asked for and not yet done, or None."""

@@ -73,7 +73,7 @@ class Registrations:
     def with_portal(self, slug: str, member_id: str) -> tuple[Registration, Portal | None]:
         """The registration of a callback URL and its portal of ``member_id`` (None: no such portal
         installed this registration), in one prepared query: every Bitrix24 event needs both."""
-        with self._store.engine.connect() as connection:
+        with self._store.reads.connect() as connection:
             row = connection.execute(_WITH_PORTAL, {"b_slug": slug, "b_member_id": member_id}).first()
         if row is None:
             raise NotFound("this registration is not registered; see: b24app app list")

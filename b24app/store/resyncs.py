@@ -73,17 +73,16 @@ class Resyncs:
 
         A handful of statements for the whole batch, whatever its size (the events endpoint's writer
         and the schedule send hundreds). Should another process add a portal's first request at the
-        same moment (PostgreSQL; SQLite writes one at a time), the insert fails and the batch is done
-        again, merging into that request.
+        same moment (PostgreSQL; SQLite writes one at a time), the insert fails, the transaction is
+        rolled back and the batch is done again, merging into that request.
         """
         now = self._store.now()
-        with write_transaction(self._store.engine) as connection:
-            for _ in range(3):
-                try:
-                    with connection.begin_nested():
-                        return _ask_all(connection, asks, now)
-                except IntegrityError:
-                    continue
+        for _ in range(3):  # the whole transaction again, not a savepoint: two round trips less a batch
+            try:
+                with write_transaction(self._store.engine) as connection:
+                    return _ask_all(connection, asks, now)
+            except IntegrityError:
+                continue
         raise RuntimeError("resync requests could be neither added nor merged (is every portal stored?)")
 
     def claim(self, portal_id: int, worker: str, lease: float) -> Resync | None:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select, update
 
+from b24app.store.batch_writer import BatchWriter
 from b24app.store.clocks import Clocks
 from b24app.store.crypto import Cipher, load_cipher
-from b24app.store.db import make_engine, write_transaction
+from b24app.store.db import make_engine, read_only, write_transaction
 from b24app.store.journal import Events, Runs
 from b24app.store.library import Library, TemplateHashes
 from b24app.store.locks import named_lock
@@ -40,6 +41,7 @@ def utc_now() -> datetime:
 class Store:
     def __init__(self, engine: Engine, cipher: Cipher, clock: Clock = utc_now) -> None:
         self.engine = engine
+        self.reads = read_only(engine)  # single reads a request makes (the events' portal lookup)
         self.cipher = cipher
         self.now = clock
         self.registrations = Registrations(self)
@@ -52,6 +54,7 @@ class Store:
         self.template_hashes = TemplateHashes(self)
         self.clocks = Clocks(self)
         self.resync_writer = ResyncWriter(self.resyncs)  # the events endpoint's: many requests, one commit
+        self.sync_writer = BatchWriter(self.library.request_many, "library sync")  # the webhook's, likewise
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Store:
@@ -90,6 +93,7 @@ class Store:
 
     def close(self) -> None:
         self.resync_writer.close()
+        self.sync_writer.close()
         self.engine.dispose()
 
     def __repr__(self) -> str:
