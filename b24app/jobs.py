@@ -307,10 +307,16 @@ class Jobs:
 
     def library_duty(self) -> None:
         """A sync of the template library asked for by a signed webhook (b24app.library), if any: it
-        asks for a resync of every portal whose template changed (the next sweep wakes them)."""
+        asks for a resync of every portal whose template changed (the next sweep wakes them). Then
+        this machine's library folder is brought to the revision the last sync (maybe on another
+        machine) hashed, so the pages and resyncs here read what the portals are queued for."""
         report = library.run_pending(self.store, self.settings)
         if report is not None:
             logger.info("%s", report.summary())
+        try:
+            library.ensure_current(self.store, self.settings)
+        except library.LibraryError as error:
+            logger.warning("%s", error)
 
     def start_sweeper(self) -> None:
         """This process's periodic duties, in background threads: the sweep (and the library sync
