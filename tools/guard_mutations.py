@@ -131,10 +131,6 @@ def run(mutation: Mutation) -> bool:
             f"{mutation.name}: the snippet is not in {mutation.path} exactly once; update this script"
         )
     mutated = original.replace(mutation.old, mutation.new)
-    if mutation.new.startswith("with contextlib.") and "import contextlib" not in mutated:
-        mutated = (
-            "import contextlib\n" + mutated if not mutated.startswith('"""') else _after_docstring(mutated)
-        )
     try:
         path.write_text(mutated, encoding="utf-8")
         done = subprocess.run(
