@@ -119,6 +119,27 @@ MUTATIONS = (
         "if not isinstance(result, dict):",
         ("tests/integration/test_resync_compaction.py", "tests/store/test_run_confirm.py"),
     ),
+    Mutation(
+        "library: a resync reads this machine's folder without bringing it to the synced commit",
+        "b24app/resync.py",
+        "    _library_current(store, settings)\n",
+        "",
+        ("tests/integration/test_library_machines.py",),
+    ),
+    Mutation(
+        "library: a worker's periodic duty leaves its machine's folder behind",
+        "b24app/jobs.py",
+        "            library.ensure_current(self.store, self.settings)\n",
+        "            pass\n",
+        ("tests/integration/test_library_machines.py",),
+    ),
+    Mutation(
+        "library: a sync queues resyncs without recording the commit it hashed",
+        "b24app/library.py",
+        "        store.library.record_revision(revision)",
+        "        pass",
+        ("tests/integration/test_library_machines.py", "tests/integration/test_library.py"),
+    ),
 )
 
 
