@@ -140,6 +140,13 @@ MUTATIONS = (
         "        pass",
         ("tests/integration/test_library_machines.py", "tests/integration/test_library.py"),
     ),
+    Mutation(
+        "library: ensure_current runs git in a folder another process is changing",
+        "b24app/library.py",
+        "    with folder_lock(settings.templates):\n        recorded = store.library.revision()",
+        "    if True:\n        recorded = store.library.revision()",
+        ("tests/integration/test_library.py",),
+    ),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -383,3 +384,17 @@ def test_ensure_current_runs_no_git_while_the_recorded_commit_is_unchanged(
     library.sync_library(store, settings)
     with pytest.raises(library.LibraryError, match="holds files but is not a clone"):
         library.ensure_current(store, machine_b)  # a new commit: git runs again
+
+
+def test_git_in_a_folder_waits_for_the_other_threads_and_processes_of_the_machine(store, settings, machine_b):
+    library.sync_library(store, settings)
+    finished = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (library.ensure_current(store, machine_b), finished.set()), daemon=True
+    )
+    with library.folder_lock(machine_b.templates):  # as a sync or a resync of another process holds it
+        worker.start()
+        assert not finished.wait(0.5)
+        assert not machine_b.templates.exists()
+    worker.join(timeout=60)
+    assert finished.is_set() and head(machine_b.templates) == store.library.revision()
