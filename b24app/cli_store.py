@@ -223,7 +223,7 @@ def portal_policy(ref: str, policy: str) -> str:
 
 
 def run_worker(workers: int) -> int:
-    from b24app.jobs import Jobs  # huey: only for the worker
+    from b24app.jobs import Jobs, QueueUnavailable, queue_place  # huey: only for the worker
 
     if workers < 1:
         raise CommandError("--workers must be at least 1")
@@ -232,12 +232,12 @@ def run_worker(workers: int) -> int:
     with opened_store() as (store, settings):
         try:
             jobs = Jobs(store, settings)
-        except SettingsError as error:
+            jobs.check_queue()
+        except (SettingsError, QueueUnavailable) as error:
             raise CommandError(str(error)) from None
         jobs.recover()
         consumer = jobs.consumer(workers)
-        where = "Redis" if settings.redis_url else settings.instance
-        print(f"b24app worker: {workers} worker(s) on {where}; Ctrl+C stops", flush=True)
+        print(f"b24app worker: {workers} worker(s) on {queue_place(settings)}; Ctrl+C stops", flush=True)
         jobs.start_sweeper()  # dead workers' resyncs and lost wake-ups, on every machine
         try:
             consumer.run()

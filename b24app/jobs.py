@@ -38,6 +38,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from huey import Huey, SqliteHuey
 from huey.consumer import Consumer
@@ -136,6 +137,18 @@ def make_queue(settings: Settings, name: str = "b24app") -> Huey:
         return RedisHuey(name, url=settings.redis_url, results=False, utc=True)
     settings.instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(settings.instance / QUEUE_FILE), results=False, utc=True)
+
+
+def queue_place(settings: Settings) -> str:
+    """Where the queue is, for messages: Redis's host and port (never a password), or the SQLite file."""
+    if not settings.redis_url:
+        return str(settings.instance / QUEUE_FILE)
+    parts = urlsplit(settings.redis_url)
+    return f"Redis at {parts.hostname or parts.path}" + (f":{parts.port}" if parts.port else "")
+
+
+class QueueUnavailable(StoreError):
+    """The queue's storage does not answer (Redis down or unreachable)."""
 
 
 def worker_id() -> str:
@@ -305,12 +318,28 @@ class Jobs:
         except Exception:  # noqa: BLE001 - the queue's storage away for a moment: the slow path
             return False
 
+    def check_queue(self) -> None:
+        """Raise :class:`QueueUnavailable`, saying what to do, when the queue's storage does not answer."""
+        try:
+            len(self.queue)
+        except Exception as error:  # noqa: BLE001 - redis's and sqlite's errors alike
+            raise QueueUnavailable(
+                f"the job queue ({queue_place(self.settings)}) does not answer ({type(error).__name__}); "
+                "start it, or fix REDIS_URL (unset it to queue in the instance folder on one machine)"
+            ) from None
+
     def library_duty(self) -> None:
         """A sync of the template library asked for by a signed webhook (b24app.library), if any: it
-        asks for a resync of every portal whose template changed (the next sweep wakes them)."""
+        asks for a resync of every portal whose template changed (the next sweep wakes them). Then
+        this machine's library folder is brought to the revision the last sync (maybe on another
+        machine) hashed, so the pages and resyncs here read what the portals are queued for."""
         report = library.run_pending(self.store, self.settings)
         if report is not None:
             logger.info("%s", report.summary())
+        try:
+            library.ensure_current(self.store, self.settings)
+        except library.LibraryError as error:
+            logger.warning("%s", error)
 
     def start_sweeper(self) -> None:
         """This process's periodic duties, in background threads: the sweep (and the library sync

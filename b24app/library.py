@@ -20,6 +20,13 @@ does the sync asked for, once, off the request:
    A template seen for the first time counts as changed: its portals were never synced against a
    known version of it, and a resync that finds nothing to do costs a plan, not a wrong portal.
 
+The library folder is per machine, but a resync may run on any worker, on any machine. So a sync
+records the git commit it hashed (``store.library.record_revision``) before it queues a resync, and
+:func:`ensure_current` brings this machine's folder to that commit (without hashing or queueing) at
+the start of every resync and in each worker's periodic duty: a worker never resyncs a portal to a
+template older than the one its resync was queued for. Git commands that change the folder hold a
+lock file (:func:`folder_lock`), so the processes of one machine never run two at once in it.
+
 git runs as a subprocess (no shell), with a timeout and no prompt for a password: a repository that
 needs one fails with a clear message instead of hanging a worker. Messages never show a password
 written in a repository URL (``https://user:password@host/...``).
@@ -27,17 +34,21 @@ written in a repository URL (``https://user:password@host/...``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from b24app.core.inherit import BaseNotFound
 from b24app.core.template import TemplateError, load_template
+from b24app.lock import default_lock_dir
 from b24app.store import LockTimeout, PortalState, Settings, Store
 from b24app.store.library import FAILED, Pending
 from b24app.template_files import LIBRARY_NAME, library_file, library_resolver, read_base
@@ -47,6 +58,8 @@ LOCK_WAIT = 5.0  # seconds run_pending waits for another worker's sync before le
 RETRY_AFTER = timedelta(minutes=5)  # after a failed sync (e.g. the repository unreachable)
 SUFFIX = ".yaml"
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a full SHA-1 or SHA-256 object name
+_checked: dict[str, str] = {}  # library folder -> the recorded revision it was last brought to (this process)
 
 
 class LibraryError(Exception):
@@ -128,23 +141,141 @@ def update_library(settings: Settings) -> str:
 def _clone_or_fetch(repo: str, folder: Path) -> str:
     shown = redact_url(repo)
     if not (folder / ".git").exists():
-        if folder.exists() and any(folder.iterdir()):
-            raise LibraryError(
-                f"B24APP_TEMPLATES ({folder}) holds files but is not a clone of B24APP_TEMPLATES_REPO ({shown}); "
-                "empty that folder (b24app clones the repository into it) or point B24APP_TEMPLATES elsewhere"
-            )
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        _git(["clone", "--quiet", "--", repo, str(folder)])
+        _clone(repo, folder)
         return f"cloned {shown} ({_head(folder)})"
-    _git(["remote", "set-url", "--", "origin", repo], cwd=folder)  # follow the setting if it changed
-    _git(["fetch", "--quiet", "--prune", "origin"], cwd=folder)
+    _fetch(repo, folder)
     _git(["remote", "set-head", "origin", "--auto"], cwd=folder)  # the remote's default branch, now
     _git(["reset", "--quiet", "--hard", "refs/remotes/origin/HEAD"], cwd=folder)
     return f"fetched {shown} ({_head(folder)})"
 
 
+def _clone(repo: str, folder: Path) -> None:
+    if folder.exists() and any(folder.iterdir()):
+        raise LibraryError(
+            f"B24APP_TEMPLATES ({folder}) holds files but is not a clone of B24APP_TEMPLATES_REPO "
+            f"({redact_url(repo)}); empty that folder (b24app clones the repository into it) or point "
+            "B24APP_TEMPLATES elsewhere"
+        )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _git(["clone", "--quiet", "--", repo, str(folder)])
+
+
+def _fetch(repo: str, folder: Path) -> None:
+    _git(["remote", "set-url", "--", "origin", repo], cwd=folder)  # follow the setting if it changed
+    _git(["fetch", "--quiet", "--prune", "origin"], cwd=folder)
+
+
 def _head(folder: Path) -> str:
     return "commit " + _git(["rev-parse", "--short=12", "HEAD"], cwd=folder).strip()
+
+
+def _head_commit(folder: Path) -> str:
+    return _git(["rev-parse", "--verify", "HEAD^{commit}"], cwd=folder).strip()
+
+
+def local_revision(settings: Settings) -> str | None:
+    """The commit this machine's library folder is at; None when it is not a git checkout."""
+    folder = settings.templates
+    if not settings.templates_repo and not (folder / ".git").exists():
+        return None
+    return _head_commit(folder)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold the library folder against the other threads and processes of this machine (an flock,
+    released by the operating system if the process dies): two git commands at once in one folder
+    fail on git's own lock, and a sync must not see the folder moved back under it."""
+    directory = default_lock_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+    with open(directory / f"library-{digest}.lock", "a+b") as file:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # the holder's git commands each end within GIT_TIMEOUT
+        try:
+            yield
+        finally:
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+
+# -- this machine's folder at the recorded revision ------------------------------------------------
+
+
+def ensure_current(store: Store, settings: Settings) -> str | None:
+    """Bring this machine's library folder to the revision the last sync recorded; that revision, or
+    None when none is recorded (a plain folder: nothing to do). LibraryError: it cannot be done.
+
+    Nothing is hashed or queued: the sync that recorded the revision did that. Cheap when the folder
+    is current: one small read of the database, and git runs only when the revision differs from the
+    one this process last brought the folder to.
+    """
+    recorded = store.library.revision()
+    if recorded is None:
+        return None
+    key = _folder_key(settings.templates)
+    if _checked.get(key) == recorded:
+        return recorded
+    with folder_lock(settings.templates):
+        recorded = store.library.revision()  # again, holding the folder: a sync here may have moved both
+        if recorded is None:
+            return None
+        _bring_to(settings, recorded)
+    _checked[key] = recorded
+    return recorded
+
+
+def _bring_to(settings: Settings, commit: str) -> None:
+    """Make the folder exactly ``commit``: b24app's clone is fetched and reset to it; a checkout of the
+    user's is fast-forwarded to it and checked (its own commits are never thrown away)."""
+    folder = settings.templates
+    if not _COMMIT.fullmatch(commit):
+        raise LibraryError(
+            f"the library revision recorded in the database ({commit[:80]!r}) is not a git commit; "
+            "run `b24app library sync` to record the current one"
+        )
+    try:
+        if settings.templates_repo:
+            _reset_clone_to(settings.templates_repo, folder, commit)
+        elif (folder / ".git").exists():
+            _fast_forward_to(folder, commit)
+        else:
+            raise LibraryError(
+                f"B24APP_TEMPLATES ({folder}) is not a git checkout, but the library sync recorded the git "
+                f"commit {commit[:12]}: set B24APP_TEMPLATES_REPO on this machine as on the others (b24app "
+                "then clones it), or make the folder a clone of the template repository"
+            )
+    except LibraryError as error:
+        raise LibraryError(
+            f"the library folder {folder} cannot be brought to commit {commit[:12]}, which the last library "
+            f"sync hashed: {error}"
+        ) from None
+
+
+def _reset_clone_to(repo: str, folder: Path, commit: str) -> None:
+    if not (folder / ".git").exists():
+        _clone(repo, folder)
+    elif _head_commit(folder) == commit:
+        return
+    else:
+        _fetch(repo, folder)
+    _git(["reset", "--quiet", "--hard", commit], cwd=folder)
+
+
+def _fast_forward_to(folder: Path, commit: str) -> None:
+    if _head_commit(folder) == commit:
+        return
+    _git(["fetch", "--quiet"], cwd=folder)
+    _git(["merge", "--ff-only", "--quiet", commit], cwd=folder)
+    head = _head_commit(folder)
+    if head != commit:
+        raise LibraryError(
+            f"the checkout is at {head[:12]}, which has commits the sync did not hash (commits of its own, "
+            "or a push whose sync has not run yet); the next library sync records it, or reset the "
+            "checkout to the repository's branch"
+        )
+
+
+def _folder_key(folder: Path) -> str:
+    return str(folder.resolve())
 
 
 # -- hashes ----------------------------------------------------------------------------------------
@@ -205,19 +336,32 @@ def sync_library(
 
 def _sync(store: Store, settings: Settings, names: tuple[str, ...] | None) -> SyncReport:
     report = SyncReport(names)
-    try:
-        report.git = update_library(settings)
-    except LibraryError as error:
-        report.error = str(error)
-        store.events.record("library.sync", "failed", detail=report.error[:1000])
-        return report
-    _hash_all(settings.templates, names, report)
+    with folder_lock(settings.templates):
+        try:
+            report.git = update_library(settings)
+            revision = local_revision(settings)
+        except LibraryError as error:
+            report.error = str(error)
+            store.events.record("library.sync", "failed", detail=report.error[:1000])
+            return report
+        store.library.record_revision(revision)  # before any resync is queued: workers elsewhere read it
+        _remember(settings, revision)
+        _hash_all(settings.templates, names, report)
     known = store.template_hashes.all()
     report.changed = sorted(name for name, sha in report.hashes.items() if known.get(name) != sha)
     _queue(store, report)
     store.template_hashes.record({name: report.hashes[name] for name in report.changed})  # after queueing
     store.events.record("library.sync", "synced", detail=f"{report.git}; {report.summary()}"[:1000])
     return report
+
+
+def _remember(settings: Settings, revision: str | None) -> None:
+    """This process brought the folder to ``revision`` itself: ensure_current has nothing to do."""
+    key = _folder_key(settings.templates)
+    if revision is None:
+        _checked.pop(key, None)
+    else:
+        _checked[key] = revision
 
 
 def _queue(store: Store, report: SyncReport) -> None:

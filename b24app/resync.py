@@ -7,6 +7,9 @@ refusals are only reported: a resync never forces. Then b24app.notify is told (d
 A plan in sync that finds just what the portal's previous resync plan found (the same template and
 state) is not kept as a new run: that run is marked checked once more (:func:`_confirmed_again`).
 
+The library folder is first brought to the revision the last library sync hashed
+(``library.ensure_current``): the sync that queued this resync may have run on another machine.
+
 Failures are sorted here (:func:`is_temporary`): a temporary one (limits, server faults, network,
 an access token that expired meanwhile, the database for a moment) is tried again later by the
 queue; any other (no permission, uninstalled, an invalid template) fails at once.
@@ -21,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from b24app import console, runs, sync
+from b24app import console, library, runs, sync
 from b24app import notify as notifier
 from b24app.bitrix.client import Client
 from b24app.bitrix.errors import AuthError, BitrixError, TransientError
@@ -84,6 +87,7 @@ def resync(
     if skipped:  # the queue notes it in the event log
         return Done(skipped=skipped)
     who = (WHO + " " + ", ".join(reasons))[:255]
+    _library_current(store, settings)
     text = _template_text(settings, portal.template or "")
     run = store.runs.start(
         portal.id,
@@ -201,6 +205,16 @@ def _skip_reason(portal: Portal) -> str | None:
     if not portal.template:
         return f"skipped: no template is assigned to {portal.domain}"
     return None
+
+
+def _library_current(store: Store, settings: Settings) -> None:
+    """This machine's library folder at the revision the last sync hashed, before a template is read:
+    the resync may have been queued by a sync on another machine, and this folder may be behind it.
+    Failing is temporary (the repository unreachable for a moment): the resync is tried again."""
+    try:
+        library.ensure_current(store, settings)
+    except library.LibraryError as error:
+        raise ResyncFailed(str(error), temporary=True) from error
 
 
 def _template_text(settings: Settings, name: str) -> str | None:

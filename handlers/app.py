@@ -70,6 +70,7 @@ def _add_jobs(app: Flask, store: Store, settings: Settings, start: bool) -> None
     jobs = jobs_module.Jobs(store, settings)
     app.extensions[JOBS] = jobs
     if start:
+        jobs.check_queue()  # a queue that does not answer: one clear error, not a worker's tracebacks
         jobs.start_consumer()
 
 

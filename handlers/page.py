@@ -333,10 +333,8 @@ def run_view(user: PageUser, portal: Portal):
 @_guarded
 def rollback_view(user: PageUser, portal: Portal):
     """The plan of rolling the portal back to the state before one of its runs (admins only)."""
-    if not user.admin:
-        return _refusal("refused_not_admin", 403, user.lang, portal)
     try:
-        run = _rollback_source(portal, request.form.get("run", ""))
+        run = _rollback_source(user, portal, request.form.get("run", ""))
     except PageRefused as refused:
         return _refusal(refused.reason, refused.status, user.lang, portal)
     return _rollback_planned(user, portal, run)
@@ -346,10 +344,8 @@ def rollback_view(user: PageUser, portal: Portal):
 @_guarded
 def rollback_apply_view(user: PageUser, portal: Portal):
     """Queue exactly the rollback shown; the job refuses it if the portal changed since (checksum)."""
-    if not user.admin:
-        return _refusal("refused_not_admin", 403, user.lang, portal)
     try:
-        run = _rollback_source(portal, request.form.get("run", ""))
+        run = _rollback_source(user, portal, request.form.get("run", ""))
     except PageRefused as refused:
         return _refusal(refused.reason, refused.status, user.lang, portal)
     checksum = request.form.get("checksum", "")
@@ -363,8 +359,10 @@ def rollback_apply_view(user: PageUser, portal: Portal):
     return _run_page(user, portal, run_id)
 
 
-def _rollback_source(portal: Portal, run_id: str) -> Run:
-    """The portal's run to roll back to the state before, if it has that state recorded."""
+def _rollback_source(user: PageUser, portal: Portal, run_id: str) -> Run:
+    """The portal's run to roll back to the state before, if it has that state recorded; admins only."""
+    if not user.admin:
+        raise PageRefused("refused_not_admin", 403)
     if not run_id.isdigit() or len(run_id) > 18:
         raise PageRefused("refused_no_run", 404)
     try:

@@ -10,6 +10,9 @@ worker ran is done when one starts:
 A sync takes the rows it saw and deletes exactly those (same name, same ``at``) when it is done: a
 request that arrives while it runs has a later ``at``, so it stays and is synced next time.
 
+The git commit the last sync hashed is kept in ``library_revision`` (one row): the library folder is
+per machine, so a worker brings its own folder to that commit before it resyncs (b24app.library).
+
 A delivery's signature digest is the primary key of ``webhook_deliveries``: the same signed request
 sent twice is refused the second time, even when both arrive at once (one insert wins). It is written
 in the same transaction as the sync request, so an accepted delivery always has its request.
@@ -29,9 +32,10 @@ from sqlalchemy.orm import Session
 
 from b24app.store.db import is_postgresql, write_transaction
 from b24app.store.errors import StoreError
-from b24app.store.models import ClockRow, DeliveryRow, EventRow, TemplateHashRow
+from b24app.store.models import ClockRow, DeliveryRow, EventRow, LibraryRevisionRow, TemplateHashRow
 
 ALL, NAMED, SYNCED, FAILED = "library:all", "library:t:", "library:synced", "library:failed"
+REVISION = "library"  # the name of library_revision's one row
 MAX_NAMED = 64 - len(NAMED)  # a longer name is asked for as "all" (the clock's name has 64 characters)
 # How long an accepted delivery's digest is kept. A timestamped (Standard Webhooks) delivery older
 # than its tolerance is refused anyway; one without a timestamp (GitHub) is refused while its digest
@@ -133,6 +137,31 @@ class Library:
     def failed(self) -> None:
         with write_transaction(self._store.engine) as connection:
             connection.execute(self._upsert_clock(FAILED, self._store.now()))
+
+    def revision(self) -> str | None:
+        """The git commit the last sync hashed (and queued resyncs for); None: none recorded (the
+        library is a plain folder, or was never synced)."""
+        with Session(self._store.engine) as session:
+            return session.scalar(
+                select(LibraryRevisionRow.revision).where(LibraryRevisionRow.name == REVISION)
+            )
+
+    def record_revision(self, revision: str | None) -> None:
+        """Record the commit a sync hashed, before it queues resyncs; None (a plain folder) forgets it."""
+        with write_transaction(self._store.engine) as connection:
+            if revision is None:
+                connection.execute(delete(LibraryRevisionRow).where(LibraryRevisionRow.name == REVISION))
+                return
+            now = self._store.now()
+            dialect_insert = pg_insert if is_postgresql(self._store.engine) else sqlite_insert
+            statement = dialect_insert(LibraryRevisionRow).values(
+                name=REVISION, revision=revision, recorded_at=now
+            )
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[LibraryRevisionRow.name], set_={"revision": revision, "recorded_at": now}
+                )
+            )
 
     def clock(self, name: str) -> datetime | None:
         with Session(self._store.engine) as session:

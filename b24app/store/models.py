@@ -196,6 +196,16 @@ class DeliveryRow(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class LibraryRevisionRow(Base):
+    """The git commit of the template library that the last sync hashed (one row, ``name`` "library"):
+    every machine brings its own library folder to it before a resync reads a template."""
+
+    __tablename__ = "library_revision"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    revision: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+
+
 class ClockRow(Base):
     """When a periodic duty (the schedule) last ran, shared by every worker."""
 

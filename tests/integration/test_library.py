@@ -4,7 +4,9 @@ SQLite and PostgreSQL (``store`` from tests/dbfixtures.py)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -283,3 +285,116 @@ def test_old_deliveries_are_pruned_timestamped_ones_soon_others_after_months(sto
     assert store.library.prune_deliveries() == 1 and store.library.delivered() == 1
     store.now = lambda: started + timedelta(days=91)
     assert store.library.prune_deliveries() == 1 and store.library.delivered() == 0
+
+
+# -- several machines: one store, a library folder each ---------------------------------------------
+
+
+def head(folder: Path) -> str:
+    return git(folder, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def machine_b(settings, tmp_path) -> Settings:
+    """A second machine: the same store and repository, a library folder of its own."""
+    return replace(settings, templates=tmp_path / "machine-b" / "library")
+
+
+def test_a_sync_records_the_commit_it_hashed_and_a_plain_folder_forgets_it(store, settings, origin, tmp_path):
+    assert store.library.revision() is None
+    library.sync_library(store, settings)
+    assert store.library.revision() == head(origin) == head(settings.templates)
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    library.sync_library(store, replace(settings, templates=plain, templates_repo=None))
+    assert store.library.revision() is None
+
+
+def test_another_machine_brings_its_folder_to_exactly_the_commit_synced(store, settings, machine_b, origin):
+    library.sync_library(store, settings)
+    first = head(origin)
+    assert library.ensure_current(store, machine_b) == first  # cloned, at the commit hashed
+    assert (machine_b.templates / "solo.yaml").read_text(encoding="utf-8") == SOLO
+
+    commit(origin, {"solo.yaml": SOLO.replace("Call", "Phone call")})
+    assert library.ensure_current(store, machine_b) == first  # pushed, not synced: nothing to do yet
+    library.sync_library(store, settings)  # machine A
+    second = head(origin)
+    commit(origin, {"solo.yaml": SOLO.replace("Call", "Video call")})  # another push, not synced yet
+    assert (machine_b.templates / "solo.yaml").read_text(encoding="utf-8") == SOLO  # stale until...
+
+    assert library.ensure_current(store, machine_b) == second
+    assert head(machine_b.templates) == second != head(origin)
+    assert "Phone call" in (machine_b.templates / "solo.yaml").read_text(encoding="utf-8")
+    assert store.library.revision() == second  # ensure_current records nothing
+
+
+def test_a_checkout_of_the_user_is_fast_forwarded_to_the_commit_synced(store, settings, origin, tmp_path):
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "-q", str(origin), str(checkout))
+    machine_b = replace(settings, templates=checkout, templates_repo=None)
+    commit(origin, {"solo.yaml": SOLO.replace("Call", "Phone call")})
+    library.sync_library(store, settings)
+    synced = head(origin)
+    commit(origin, {"solo.yaml": SOLO.replace("Call", "Video call")})
+
+    assert library.ensure_current(store, machine_b) == synced
+    assert head(checkout) == synced
+    assert "Phone call" in (checkout / "solo.yaml").read_text(encoding="utf-8")
+
+
+def test_a_checkout_with_commits_of_its_own_is_refused_clearly_and_kept(store, settings, origin, tmp_path):
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "-q", str(origin), str(checkout))
+    commit(checkout, {"solo.yaml": SOLO.replace("Call", "Local call")}, "mine")
+    mine = head(checkout)
+    commit(origin, {"solo.yaml": SOLO.replace("Call", "Phone call")})
+    library.sync_library(store, settings)
+
+    with pytest.raises(library.LibraryError, match="cannot be brought to commit") as refused:
+        library.ensure_current(store, replace(settings, templates=checkout, templates_repo=None))
+    assert str(checkout) in str(refused.value) and head(origin)[:12] in str(refused.value)
+    assert head(checkout) == mine
+
+
+def test_a_plain_folder_is_left_alone_unless_a_revision_is_recorded(store, settings, tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "solo.yaml").write_text(SOLO, encoding="utf-8")
+    machine_b = replace(settings, templates=plain, templates_repo=None)
+    assert library.ensure_current(store, machine_b) is None
+    assert sorted(p.name for p in plain.iterdir()) == ["solo.yaml"]
+
+    library.sync_library(store, settings)  # machine A's library is a git repository
+    with pytest.raises(library.LibraryError, match="is not a git checkout.*set B24APP_TEMPLATES_REPO"):
+        library.ensure_current(store, machine_b)
+
+
+def test_ensure_current_runs_no_git_while_the_recorded_commit_is_unchanged(
+    store, settings, machine_b, origin
+):
+    library.sync_library(store, settings)
+    assert library.ensure_current(store, machine_b) == head(origin)
+    shutil.rmtree(machine_b.templates / ".git")  # any git command in it would now fail
+
+    assert library.ensure_current(store, machine_b) == head(origin)  # one read of the store, no git
+
+    commit(origin, {"solo.yaml": SOLO.replace("Call", "Phone call")})
+    library.sync_library(store, settings)
+    with pytest.raises(library.LibraryError, match="holds files but is not a clone"):
+        library.ensure_current(store, machine_b)  # a new commit: git runs again
+
+
+def test_git_in_a_folder_waits_for_the_other_threads_and_processes_of_the_machine(store, settings, machine_b):
+    library.sync_library(store, settings)
+    finished = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (library.ensure_current(store, machine_b), finished.set()), daemon=True
+    )
+    with library.folder_lock(machine_b.templates):  # as a sync or a resync of another process holds it
+        worker.start()
+        assert not finished.wait(0.5)
+        assert not machine_b.templates.exists()
+    worker.join(timeout=60)
+    assert finished.is_set() and head(machine_b.templates) == store.library.revision()

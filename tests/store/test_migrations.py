@@ -25,6 +25,7 @@ TABLES = {
     "template_hashes",
     "webhook_deliveries",
     "clocks",
+    "library_revision",
 }
 
 
@@ -36,13 +37,13 @@ def empty_database_url(backend, tmp_path, request) -> str:
 
 
 def test_empty_database_to_head_matches_the_models(empty_database_url):
-    assert upgrade(empty_database_url) == head_revision() == "0005"
+    assert upgrade(empty_database_url) == head_revision() == "0006"
     engine = make_engine(empty_database_url)
     try:
         assert set(inspect(engine).get_table_names()) == TABLES
         with engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-        assert upgrade(engine) == "0005"  # again: nothing to do
+        assert upgrade(engine) == "0006"  # again: nothing to do
     finally:
         engine.dispose()
 
@@ -54,8 +55,8 @@ def test_cli_db_upgrade(empty_database_url, tmp_path, monkeypatch, capsys):
     else:
         monkeypatch.setenv("DATABASE_URL", empty_database_url)
     assert cli.main(["db", "upgrade"]) == 0
-    assert "at revision 0005 (the latest)" in capsys.readouterr().out
+    assert "at revision 0006 (the latest)" in capsys.readouterr().out
     engine = make_engine(empty_database_url)
     with engine.connect() as connection:
-        assert current_revision(connection) == "0005"
+        assert current_revision(connection) == "0006"
     engine.dispose()
