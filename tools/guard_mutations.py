@@ -54,7 +54,14 @@ MUTATIONS = (
         "b24app/store/library.py",
         '            raise DeliveryReplayed("this signed delivery was accepted before") from None',
         "            return None",
-        ("tests/web/test_hooks.py",),
+        ("tests/web/test_hooks.py", "tests/store/test_sync_writer.py"),
+    ),
+    Mutation(
+        "database: a pooled PostgreSQL connection that died while idle is used unchecked",
+        "b24app/store/db.py",
+        '    event.listen(engine, "checkout", ping)',
+        "    pass",
+        ("tests/store/test_pool_ping.py",),
     ),
     Mutation(
         "events: a wrong application_token is accepted",
