@@ -1,6 +1,7 @@
 """The events endpoint under load: Bitrix24 events POSTed at concurrency to `b24app serve` (waitress).
 
 Run: python benchmarks/bench_events.py [--events N] [--portals P] [--concurrency C] [--database-url URL]
+                                       [--no-worker] [--processes N]
      (targets: >= 500 requests/s on loopback, 0 lost: every accepted event is a resync request,
       checked by count; exit 1 when a target is missed)
 
@@ -67,8 +68,9 @@ def prepare(settings: Settings, portals: int) -> tuple[str, list[bytes]]:
         store.close()
 
 
-def serve(env: dict, threads: int, worker: bool = True) -> tuple[subprocess.Popen, str]:
+def serve(env: dict, threads: int, worker: bool = True, processes: int = 1) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "b24app.cli", "serve", "--port", "0", "--threads", str(threads)]
+    command += ["--processes", str(processes)]
     server = subprocess.Popen(
         command + ([] if worker else ["--no-worker"]),
         stderr=subprocess.PIPE,
@@ -119,9 +121,12 @@ def fire(url: str, path: str, bodies: list[bytes], events: int, concurrency: int
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+    """User + system CPU time of a process and of its running children so far (Linux /proc; the
+    servers of ``--processes N``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = " ".join(task.read_text() for task in Path(f"/proc/{pid}/task").glob("*/children")).split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def count(settings: Settings) -> tuple[int, int, int]:
@@ -154,6 +159,7 @@ def main() -> int:
         "--threads", type=int, default=8, help="b24app serve's request threads (its default 8)"
     )
     parser.add_argument("--database-url", help="PostgreSQL instead of SQLite (an empty database)")
+    parser.add_argument("--processes", type=int, default=1, help="serve --processes N (default 1)")
     parser.add_argument(
         "--no-worker",
         action="store_true",
@@ -168,7 +174,7 @@ def main() -> int:
         env["B24APP_SCHEDULE_MINUTES"] = "0"  # only the events ask for resyncs here
         settings = Settings.from_env(env)
         slug, bodies = prepare(settings, args.portals)
-        server, url = serve(env, args.threads, worker=not args.no_worker)
+        server, url = serve(env, args.threads, worker=not args.no_worker, processes=args.processes)
         try:
             warm = fire(url, f"/b24/{slug}/events/", bodies[:1], 50, 4)[0].get(200, 0)  # imports, connections
             cpu_before = cpu_seconds(server.pid)

@@ -1,6 +1,7 @@
 """The resync webhook under load: N signed deliveries at concurrency C against ``b24app serve``.
 
 Run: python benchmarks/bench_hooks.py [--requests 3000] [--concurrency 16] [--database-url URL]
+                                      [--no-worker] [--processes N]
      (target: 500 requests/s on loopback with 0 lost; exit 1 when missed)
 
 ``b24app serve`` (waitress, its in-process job worker) runs in its own process on a loopback port,
@@ -50,7 +51,7 @@ def sign(body: bytes, secret: str, n: int) -> dict[str, str]:
 
 
 def start_server(
-    folder: Path, secret: str, database_url: str | None, no_worker: bool = False
+    folder: Path, secret: str, database_url: str | None, no_worker: bool = False, processes: int = 1
 ) -> tuple[subprocess.Popen, str, str]:
     env = {
         **os.environ,
@@ -62,7 +63,10 @@ def start_server(
     if database_url:
         env["DATABASE_URL"] = database_url
     server = subprocess.Popen(
-        [sys.executable, "-m", "b24app.cli", "serve", "--port", "0", *(["--no-worker"] if no_worker else [])],
+        [
+            *(sys.executable, "-m", "b24app.cli", "serve", "--port", "0", "--processes", str(processes)),
+            *(["--no-worker"] if no_worker else []),
+        ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -145,11 +149,14 @@ def main() -> int:
         action="store_true",
         help="serve --no-worker: the endpoint alone (workers run elsewhere)",
     )
+    parser.add_argument("--processes", type=int, default=1, help="serve --processes N (default 1)")
     args = parser.parse_args()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        server, host_port, database_url = start_server(folder, secret, args.database_url, args.no_worker)
+        server, host_port, database_url = start_server(
+            folder, secret, args.database_url, args.no_worker, args.processes
+        )
         try:
             seconds, statuses = load(host_port, secret, args.requests, args.concurrency)
         finally:

@@ -8,6 +8,7 @@ opens b24app: install -> plan -> Apply with no setup. The CLI finds this command
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import secrets
@@ -36,6 +37,13 @@ def add_command(sub: Any) -> None:
         action="store_true",
         help="web only: jobs, resyncs and the schedule run in `b24app worker` processes (this or other machines)",
     )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port (Linux SO_REUSEPORT; default 1); the job worker runs in the first",
+    )
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # one of --processes N
     p.add_argument("--sandbox", action="store_true", help="also run sandbox portals with b24app registered")
     p.add_argument("--portals", type=int, default=1, help="sandbox portals to start (default 1)")
     p.add_argument("--lang", choices=("ru", "en"), default="ru", help="the sandbox portals' language")
@@ -48,8 +56,12 @@ def run(args: Any) -> int:
     if not 1 <= args.portals <= 20:
         print("error: --portals must be between 1 and 20", file=sys.stderr)
         return 1
+    if args.processes != 1:
+        from handlers import serve_processes
+
+        return serve_processes.run(args)
     try:
-        listener = _listen(args.host, args.port)
+        listener = _listen(args.host, args.port, reuse_port=args.reuse_port)
     except OSError as error:
         print(
             f"error: cannot listen on {args.host}:{args.port} ({error.strerror}); pick another --port",
@@ -72,10 +84,12 @@ def run(args: Any) -> int:
             shutil.rmtree(settings.instance, ignore_errors=True)  # the portals are gone: so is their database
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # the processes of --processes N: the kernel spreads the connections over them
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((host, port))
     return listener
 
@@ -95,12 +109,12 @@ def _serve(listener: socket.socket, settings, args: Any, sandbox) -> int:
     app = create_app(settings, store=store, start_jobs=not args.no_worker)
     if sandbox is not None:
         _register_on_sandbox(store, settings, sandbox)
-    elif not settings.public_url:
+    elif not settings.public_url and not args.reuse_port:  # --processes N warns once
         print(
             "warning: B24APP_PUBLIC_URL is not set; portals cannot install b24app until it is",
             file=sys.stderr,
         )
-    if args.no_worker:
+    if args.no_worker and not args.reuse_port:
         print("no job worker here: run `b24app worker` (same settings) to run jobs", file=sys.stderr)
     # waitress warns "Task queue depth is N" on every request that waits for a thread: under a
     # burst of events that is a line per request, costing more than the request (its queue is bounded
