@@ -25,6 +25,7 @@ from handlers import serve
 MAX_PROCESSES = 32
 STOP_WAIT = 20.0  # seconds a server has to stop after SIGTERM before it is killed
 START_WAIT = 60.0  # seconds a server has to start listening
+INTERRUPT_GRACE = 5.0  # seconds the servers have to stop on their own Ctrl-C
 
 
 def run(args: Any) -> int:
@@ -42,6 +43,7 @@ def run(args: Any) -> int:
         return 1
     processes: list[subprocess.Popen] = []  # every server started, stopped whatever happens
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop as on Ctrl-C: the finally block runs
+    grace = 0.0
     try:
         with holder:  # the servers hold the port once they listen
             if not _migrated():
@@ -50,10 +52,11 @@ def run(args: Any) -> int:
         if url is None:
             return 1
         return _watch(processes, url)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C reached the servers too: let them finish before SIGTERM
+        grace = INTERRUPT_GRACE
         return 0
     finally:
-        _stop(processes)
+        _stop(processes, grace)
 
 
 def _refusal(args: Any) -> str | None:
@@ -149,8 +152,12 @@ def _watch(processes: list[subprocess.Popen], url: str) -> int:
     return 1
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM to each server still running (each stops as on Ctrl-C), then wait; kill the ones that hang."""
+def _stop(processes: list[subprocess.Popen], grace: float = 0.0) -> None:
+    """SIGTERM to each server still running after ``grace`` seconds (each stops as on Ctrl-C), then
+    wait; kill the ones that hang."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.poll() is None for p in processes):
+        time.sleep(0.1)
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -19,11 +19,13 @@ from handlers.serve import _listen
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT and /proc: Linux")
 
 
-def start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, int, list[int]]:
+def start(tmp_path: Path, *extra: str, session: bool = False) -> tuple[subprocess.Popen, int, list[int]]:
     env = {**os.environ, "B24APP_INSTANCE": str(tmp_path / "instance"), "B24APP_SCHEDULE_MINUTES": "0"}
     env.pop("DATABASE_URL", None)
     command = [sys.executable, "-m", "b24app.cli", "serve", "--port", "0", "--processes", "2", *extra]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=session
+    )
     lines: list[str] = []
     while not any("serves on" in line for line in lines):
         lines.append(process.stderr.readline())
@@ -93,6 +95,18 @@ def test_two_processes_listen_on_one_port_and_both_answer(tmp_path):
     assert process.returncode == 0
     assert not any(alive(pid) for pid in pids)
     _listen("127.0.0.1", port).close()  # the port is free again
+
+
+def test_ctrl_c_stops_every_server(tmp_path):
+    process, port, pids = start(tmp_path, session=True)
+    try:
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the parent and its servers
+        process.wait(60)
+    finally:
+        stop(process)
+    assert process.returncode == 0
+    assert not any(alive(pid) for pid in pids)
+    _listen("127.0.0.1", port).close()
 
 
 def test_a_server_that_dies_stops_the_others(tmp_path):
