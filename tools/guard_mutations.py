@@ -64,6 +64,13 @@ MUTATIONS = (
         ("tests/store/test_pool_ping.py",),
     ),
     Mutation(
+        "database: a vanished machine's sessions (and portal locks) live on for hours (no keepalives)",
+        "b24app/store/db.py",
+        '        args["options"] = SERVER_KEEPALIVES',
+        "        pass",
+        ("tests/store/test_pool_ping.py",),
+    ),
+    Mutation(
         "events: a wrong application_token is accepted",
         "handlers/events.py",
         "if not same_secret(portal.application_token, event.auth.application_token):",

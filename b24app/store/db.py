@@ -22,12 +22,20 @@ PG_MAX_OVERFLOW = 40
 # replaces every connection of the pool.
 PING_AFTER_IDLE = 2.0
 _CHECKED_IN = "b24app_checked_in"
+# A machine that vanishes (power, network) must not hold its portals' advisory locks for the hours
+# TCP takes by default to notice: the server probes an idle client after 30 s, every 10 s, and drops
+# it after 3 unanswered probes (its session ends, its locks with it); the client probes the server
+# alike. Unix sockets ignore both.
+SERVER_KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
+        engine = create_engine(
+            url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, connect_args=_pg_connect_args(parsed)
+        )
         _ping_idle_connections(engine)
         return engine
     if parsed.database and parsed.database != ":memory:":
@@ -36,6 +44,15 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _pg_connect_args(url) -> dict:
+    """Keepalives on both sides, unless DATABASE_URL sets its own (its ``options`` or ``keepalives``)."""
+    given = set(url.query)
+    args = {key: value for key, value in CLIENT_KEEPALIVES.items() if key not in given}
+    if "options" not in given:
+        args["options"] = SERVER_KEEPALIVES
+    return args
 
 
 def _ping_idle_connections(engine: Engine) -> None:

@@ -73,3 +73,26 @@ def test_reads_open_no_transaction_and_leave_the_pool_as_it_was(pg_store):
         connection.scalar(text("SELECT 1"))
         status = connection.connection.dbapi_connection.info.transaction_status
     assert status == psycopg.pq.TransactionStatus.INTRANS
+
+
+def test_sessions_have_keepalives_so_a_vanished_machine_frees_its_locks_within_a_minute(pg_store):
+    """The server drops a client that stopped answering after 30 + 3 × 10 s, ending its advisory locks."""
+    with pg_store.engine.connect() as connection:
+        shown = {
+            name: connection.scalar(text(f"SHOW {name}"))
+            for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")
+        }
+    assert shown == {
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+    }
+
+
+def test_a_database_url_with_its_own_options_keeps_them(pg_database):
+    engine = make_engine(pg_database + "?options=-c%20tcp_keepalives_idle%3D45")
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(text("SHOW tcp_keepalives_idle")) == "45"
+    finally:
+        engine.dispose()
