@@ -44,11 +44,9 @@ from huey import Huey, SqliteHuey
 from huey.consumer import Consumer
 
 from b24app import console, library, resync, rollback, runs, sync
-from b24app.bitrix.errors import BitrixError
-from b24app.bitrix.secrets import redact
-from b24app.core.model import PortalState, Template
-from b24app.core.template import TemplateError, load_template
-from b24app.portal_access import PortalUnavailable, connect_installed, installed_auth
+from b24app.core.model import Template
+from b24app.core.template import load_template
+from b24app.portal_access import connect_installed, installed_auth
 from b24app.progress import ProgressEvent
 from b24app.schedule import Scheduler
 from b24app.store import LockTimeout, Resync, RunKind, RunOutcome, Settings, SettingsError, Store, StoreError
@@ -389,21 +387,7 @@ class Jobs:
     def _apply_job(self, run_id: int, portal_id: int, name: str, text: str, expected_checksum: str) -> None:
         def work(progress: sync.Progress) -> tuple[RunOutcome, dict[str, Any]]:
             client = connect_installed(self.store, self.settings, portal_id)
-            state: list[PortalState] = []
-            template = self._template(name, text)
-            sources = {"template_sources": runs.template_sources(template)}
-            try:
-                result = sync.apply(
-                    client,
-                    template,
-                    expected_checksum=expected_checksum,
-                    progress=progress,
-                    on_state=state.append,
-                )
-            except (sync.PlanChanged, sync.UnsafePlan) as error:
-                return RunOutcome.REFUSED, {**runs.refused(error, client.requests_sent), **sources}
-            outcome, details = runs.applied(result, state[0] if state else None, template)
-            return outcome, details | sources
+            return runs.apply_reviewed(client, self._template(name, text), expected_checksum, progress)
 
         self._run(run_id, portal_id, work)
 
@@ -444,7 +428,7 @@ class Jobs:
                 try:
                     outcome, details = work(progress)
                 except Exception as error:  # recorded for the page; never a traceback there
-                    outcome, details = RunOutcome.FAILED, {"error": _failure(error)}
+                    outcome, details = RunOutcome.FAILED, {"error": resync.failure_text(error)}
                 self.store.runs.finish(run_id, outcome, **details)  # still locked: runs never overlap
         except LockTimeout:
             self.store.runs.finish(
@@ -606,15 +590,6 @@ class _InProcessConsumer(Consumer):
 
     def _set_signal_handlers(self) -> None:
         pass
-
-
-def _failure(error: Exception) -> str:
-    if isinstance(error, TemplateError):
-        return "the template is not valid: " + "; ".join(map(str, error.problems))
-    if isinstance(error, PortalUnavailable | sync.SyncError | BitrixError | StoreError):
-        return redact(str(error))
-    logger.exception("a job failed unexpectedly")
-    return f"unexpected {type(error).__name__}: {redact(str(error))}; rerunning is safe"
 
 
 def _who(user: Any) -> tuple[int | None, str | None]:

@@ -31,11 +31,11 @@ from b24app.bitrix.errors import AuthError, BitrixError, TransientError
 from b24app.bitrix.secrets import redact
 from b24app.core.changes import Plan
 from b24app.core.inherit import BaseNotFound
-from b24app.core.model import PortalState, Template
+from b24app.core.model import Template
 from b24app.core.template import TemplateError, load_template
 from b24app.portal_access import PortalUnavailable, connect_installed
 from b24app.progress import ProgressEvent
-from b24app.store import LockTimeout, NotFound, Portal, Run, RunKind, RunOutcome, Settings, Store
+from b24app.store import LockTimeout, NotFound, Portal, Run, RunKind, RunOutcome, Settings, Store, StoreError
 from b24app.store import PortalState as InstallState
 from b24app.template_files import library_file, library_resolver, read_base
 
@@ -181,22 +181,8 @@ def _same_finding(earlier: Run, run: Run, details: dict[str, Any], sources: list
 
 def _apply(store: Store, client: Client, template: Template, checksum: str, run: Run) -> Run:
     """Apply exactly the plan just journaled; a changed or unsafe plan is refused (never forced)."""
-    state: list[PortalState] = []
-    sources = {"template_sources": runs.template_sources(template)}
-    try:
-        result = sync.apply(
-            client,
-            template,
-            expected_checksum=checksum,
-            progress=_progress(store, run.id),
-            on_state=state.append,
-        )
-    except (sync.PlanChanged, sync.UnsafePlan) as error:
-        return store.runs.finish(
-            run.id, RunOutcome.REFUSED, **runs.refused(error, client.requests_sent), **sources
-        )
-    outcome, details = runs.applied(result, state[0] if state else None, template)
-    return store.runs.finish(run.id, outcome, **details, **sources)
+    outcome, details = runs.apply_reviewed(client, template, checksum, _progress(store, run.id))
+    return store.runs.finish(run.id, outcome, **details)
 
 
 def _skip_reason(portal: Portal) -> str | None:
@@ -256,17 +242,17 @@ def retry_after(error: BaseException, client: Client | None) -> float | None:
 
 
 def failure_text(error: BaseException) -> str:
-    """One sentence for the journal, never a secret or a traceback."""
+    """One sentence for the journal, never a secret or a traceback (every job's, not only resyncs')."""
     if isinstance(error, ResyncFailed):
         return str(error)
     if isinstance(error, TemplateError):
         return "the template is not valid: " + "; ".join(map(str, error.problems))
-    if isinstance(error, PortalUnavailable | sync.SyncError | BitrixError | LockTimeout):
-        return redact(str(error))
     if isinstance(error, OperationalError):
         return "the database was unreachable for a moment"
-    logger.exception("a resync failed unexpectedly")
-    return f"unexpected {type(error).__name__}: {redact(str(error))}"
+    if isinstance(error, PortalUnavailable | sync.SyncError | BitrixError | StoreError):
+        return redact(str(error))
+    logger.exception("a job failed unexpectedly")
+    return f"unexpected {type(error).__name__}: {redact(str(error))}; rerunning is safe"
 
 
 def notify(store: Store, settings: Settings, client: Client | None, portal: Portal, run: Run) -> None:

@@ -19,7 +19,8 @@ from b24app.core.model import PortalState, Template
 from b24app.outcome import ApplyResult
 from b24app.snapshot import dump_state
 from b24app.store import RunOutcome
-from b24app.sync import PlanChanged, UnsafePlan
+from b24app.sync import PlanChanged, Progress, UnsafePlan
+from b24app.sync import apply as apply_plan
 
 
 def template_hash(text: str) -> str:
@@ -119,3 +120,21 @@ def refused(error: PlanChanged | UnsafePlan, requests: int) -> dict[str, Any]:
         "requests_used": requests,
         "result": {"refused": "unsafe", "reasons": [console.refusals_text(error.refusals)]},
     }
+
+
+def apply_reviewed(
+    client: Any, template: Template, checksum: str, progress: Progress
+) -> tuple[RunOutcome, dict[str, Any]]:
+    """Apply exactly the reviewed plan (``checksum``) and say how to journal it: refused, with nothing
+    written, when the portal or the template changed since or the plan is unsafe; else applied or
+    not converged, with the portal's state read before it."""
+    state: list[PortalState] = []
+    sources = {"template_sources": template_sources(template)}
+    try:
+        result = apply_plan(
+            client, template, expected_checksum=checksum, progress=progress, on_state=state.append
+        )
+    except (PlanChanged, UnsafePlan) as error:
+        return RunOutcome.REFUSED, {**refused(error, client.requests_sent), **sources}
+    outcome, details = applied(result, state[0] if state else None, template)
+    return outcome, details | sources
