@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from b24app.store import Cipher, Store, new_key, upgrade
-from b24app.store.db import make_engine
+from b24app.store import Cipher, Portal, PortalState, Store, new_key, upgrade
+from b24app.store.db import is_postgresql, make_engine
 from b24app.store.models import Base
 
 PG_ADMIN_URL = os.environ.get("B24APP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -138,3 +140,30 @@ def open_store(database_url):
     yield open_with
     for each in opened:
         each.close()
+
+
+def add_portal(store: Store, member_id: str, domain: str) -> Portal:
+    """An installed portal row, with no registration and no tokens: enough for the store's own tests."""
+    return store.portals.upsert(
+        member_id,
+        domain=domain,
+        client_endpoint=f"https://{domain}/rest/",
+        registration_id=None,
+        state=PortalState.INSTALLED,
+    )
+
+
+@contextmanager
+def writes_held(store: Store, table: str) -> Iterator[None]:
+    """Another connection holds off every write to ``table`` until the block ends."""
+    with store.engine.connect() as connection:
+        if is_postgresql(store.engine):
+            transaction = connection.begin()
+            connection.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
+        else:
+            connection.execution_options(sqlite_immediate=True)
+            transaction = connection.begin()  # BEGIN IMMEDIATE: the database's write lock
+        try:
+            yield
+        finally:
+            transaction.rollback()

@@ -10,7 +10,8 @@ import pytest
 from b24app.bitrix.auth import WebhookAuth
 from b24app.bitrix.client import Client
 from b24app.jobs import Jobs
-from b24app.store import PortalState, RunKind, RunOutcome
+from b24app.store import RunKind, RunOutcome
+from tests.dbfixtures import add_portal
 
 
 @pytest.fixture
@@ -32,13 +33,7 @@ def test_a_rollback_job_of_a_foreign_or_stateless_run_fails_and_writes_nothing(
     queue, app_store, sandbox, kit
 ):
     portal = kit.install(sandbox, app_store).portal
-    other = app_store.portals.upsert(
-        "another-member",
-        domain="another.bitrix24.ru",
-        client_endpoint="https://another.bitrix24.ru/rest/",
-        registration_id=None,
-        state=PortalState.INSTALLED,
-    )
+    other = add_portal(app_store, "another-member", "another.bitrix24.ru")
     state = {"managed": {"lists": ["sources"]}, "state": {}}
     foreign = app_store.runs.record(other.id, RunKind.APPLY, RunOutcome.APPLIED, state_before=state)
     bare = app_store.runs.record(portal.id, RunKind.PLAN, RunOutcome.PLANNED)

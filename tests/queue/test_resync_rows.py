@@ -10,8 +10,9 @@ import pytest
 from huey import MemoryHuey
 
 from b24app.jobs import WORKER_DIED, Jobs, Tuning
-from b24app.store import Cipher, PortalState, RunKind, RunOutcome, Settings, Store
+from b24app.store import Cipher, RunKind, RunOutcome, Settings, Store
 from b24app.store.db import make_engine
+from tests.dbfixtures import add_portal
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 A, B = "host-a:1", "host-b:2"
@@ -42,13 +43,7 @@ def rows(database_url, keys, clock):
 
 @pytest.fixture
 def portal_id(rows) -> int:
-    portal = rows.portals.upsert(
-        "member-1",
-        domain="one.bitrix24.ru",
-        client_endpoint="https://one.bitrix24.ru/rest/",
-        registration_id=None,
-        state=PortalState.INSTALLED,
-    )
+    portal = add_portal(rows, "member-1", "one.bitrix24.ru")
     return portal.id
 
 

@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 from store_workers import compare_and_swap, die_holding_lock, hold_lock, refresh_rounds, try_lock
 
-from b24app.store import Cipher, LockTimeout, PortalState, Store, TokenPair
+from b24app.store import Cipher, LockTimeout, Store, TokenPair
 from b24app.store.db import make_engine
 from b24app.store.locks import DEFAULT_LEASE
+from tests.dbfixtures import add_portal
 
 JOIN = 120  # seconds: only a guard against a hung test, never a measurement
 
@@ -29,13 +30,7 @@ def processes():
 
 @pytest.fixture
 def portal_id(store) -> int:
-    portal = store.portals.upsert(
-        "a1b2c3",
-        domain="acme.bitrix24.ru",
-        client_endpoint="https://acme.bitrix24.ru/rest/",
-        registration_id=None,
-        state=PortalState.INSTALLED,
-    )
+    portal = add_portal(store, "a1b2c3", "acme.bitrix24.ru")
     store.tokens.save(portal.id, TokenPair("access-0", "refresh-0"))
     return portal.id
 
@@ -115,13 +110,7 @@ def test_refresh_lock_is_held_across_processes(processes, store, database_url, k
         holder.join(JOIN)
     with store.tokens.refresh_lock(portal_id, timeout=JOIN):
         pass
-    other = store.portals.upsert(
-        "d4e5f6",
-        domain="b.bitrix24.ru",
-        client_endpoint="x",
-        registration_id=None,
-        state=PortalState.INSTALLED,
-    )
+    other = add_portal(store, "d4e5f6", "b.bitrix24.ru")
     with store.tokens.refresh_lock(portal_id, timeout=1), store.tokens.refresh_lock(other.id, timeout=1):
         pass  # one lock per portal: holding one does not block another
 

@@ -5,45 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
-from b24app.store import PortalState
-from b24app.store.db import is_postgresql
 from b24app.store.resync_writer import ResyncWriter, WriterStopped
 from b24app.store.resyncs import Ask, Logged
+from tests.dbfixtures import add_portal, writes_held
 
 
 def add_portals(store, count: int) -> list[int]:
-    return [
-        store.portals.upsert(
-            f"m{i}",
-            domain=f"p{i}.example.com",
-            client_endpoint=f"https://p{i}.example.com/rest/",
-            registration_id=None,
-            state=PortalState.INSTALLED,
-        ).id
-        for i in range(count)
-    ]
-
-
-@contextmanager
-def writes_held(store) -> Iterator[None]:
-    """Another connection holds off every write to the resyncs until the block ends."""
-    with store.engine.connect() as connection:
-        if is_postgresql(store.engine):
-            transaction = connection.begin()
-            connection.execute(text("LOCK TABLE resyncs IN EXCLUSIVE MODE"))
-        else:
-            connection.execution_options(sqlite_immediate=True)
-            transaction = connection.begin()  # BEGIN IMMEDIATE: the database's write lock
-        try:
-            yield
-        finally:
-            transaction.rollback()
+    return [add_portal(store, f"m{i}", f"p{i}.example.com").id for i in range(count)]
 
 
 def commits(store) -> list[int]:
@@ -94,7 +66,7 @@ def test_requests_waiting_together_are_committed_together(store):
     portals = add_portals(store, 5)
     writer = ResyncWriter(store.resyncs)
     counted = commits(store)
-    with writes_held(store):
+    with writes_held(store, "resyncs"):
         threads, results = in_threads(40, lambda i: writer.request(Ask(portals[i % 5], "schedule")))
         time.sleep(1.0)  # every thread has handed its request over; the first batch waits for the lock
     for thread in threads:
@@ -108,7 +80,7 @@ def test_a_failing_request_fails_alone(store):
     portals = add_portals(store, 2)
     writer = ResyncWriter(store.resyncs)
     asks = [Ask(portals[0], "a"), Ask(999_999, "no such portal"), Ask(portals[1], "b")]
-    with writes_held(store):
+    with writes_held(store, "resyncs"):
         threads, results = in_threads(3, lambda i: writer.request(asks[i]))
         time.sleep(0.5)
     for thread in threads:

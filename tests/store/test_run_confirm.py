@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from b24app.store import PortalState, RunKind, RunOutcome
+from b24app.store import RunKind, RunOutcome
+from tests.dbfixtures import add_portal
 
 WORKER = "host:1"
 DIGEST = "d" * 64
@@ -14,13 +15,7 @@ DIGEST = "d" * 64
 
 @pytest.fixture
 def portal(store):
-    return store.portals.upsert(
-        "m1",
-        domain="acme.bitrix24.ru",
-        client_endpoint="https://acme.bitrix24.ru/rest/",
-        registration_id=None,
-        state=PortalState.INSTALLED,
-    )
+    return add_portal(store, "m1", "acme.bitrix24.ru")
 
 
 def earlier_run(store, portal_id: int, digest: str = DIGEST):
@@ -65,13 +60,7 @@ def test_nothing_changes_unless_all_still_holds(store, portal, why):
 
 
 def test_a_run_of_another_portal_is_never_removed(store, portal):
-    other = store.portals.upsert(
-        "m2",
-        domain="b.bitrix24.ru",
-        client_endpoint="https://b.bitrix24.ru/rest/",
-        registration_id=None,
-        state=PortalState.INSTALLED,
-    )
+    other = add_portal(store, "m2", "b.bitrix24.ru")
     first = earlier_run(store, portal.id)
     foreign = started(store, other.id)
     assert store.runs.previous(foreign.id) is None

@@ -5,29 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from sqlalchemy import text
-
-from b24app.store.db import is_postgresql
 from b24app.store.library import DeliveryReplayed, SyncAsk
-
-
-@contextmanager
-def writes_held(store) -> Iterator[None]:
-    """Another connection holds off every write of a delivery until the block ends."""
-    with store.engine.connect() as connection:
-        if is_postgresql(store.engine):
-            transaction = connection.begin()
-            connection.execute(text("LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE"))
-        else:
-            connection.execution_options(sqlite_immediate=True)
-            transaction = connection.begin()  # BEGIN IMMEDIATE: the database's write lock
-        try:
-            yield
-        finally:
-            transaction.rollback()
+from tests.dbfixtures import writes_held
 
 
 def submitted(store, asks: list[SyncAsk]) -> list:
@@ -41,7 +21,7 @@ def submitted(store, asks: list[SyncAsk]) -> list:
             results[index] = error
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(asks))]
-    with writes_held(store):
+    with writes_held(store, "webhook_deliveries"):
         for thread in threads:
             thread.start()
         time.sleep(0.5)  # every thread has handed its delivery over; the first batch waits for the lock

@@ -13,9 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-from b24app.store import PortalState, Settings
+from b24app.store import Settings
 from handlers import create_app
 from handlers.hooks import MAX_HOOK_BODY
+from tests.dbfixtures import add_portal
 
 SECRET = "a-shared-secret-of-some-length"  # GitHub: any text
 SIGNING_TOKEN = "whsec_" + base64.b64encode(bytes(range(32))).decode()  # GitLab: whsec_<base64 key>
@@ -43,13 +44,7 @@ def gitlab_client(settings, web_store):
 @pytest.fixture
 def waiting_resync(web_store) -> int:
     """A portal with a resync already asked for: the count every refusal must leave as it is."""
-    portal = web_store.portals.upsert(
-        "m1",
-        domain="a.example.com",
-        client_endpoint="https://a.example.com/rest/",
-        registration_id=None,
-        state=PortalState.INSTALLED,
-    )
+    portal = add_portal(web_store, "m1", "a.example.com")
     web_store.resyncs.request(portal.id, "earlier")
     return web_store.resyncs.total_requests()
 
