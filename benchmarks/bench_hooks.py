@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench_events import serve  # one way to start `b24app serve` for the endpoint benchmarks
+
 TARGET_RPS = 500.0
 
 
@@ -50,6 +52,9 @@ def sign(body: bytes, secret: str, n: int) -> dict[str, str]:
     }
 
 
+THREADS = 8  # b24app serve's default
+
+
 def start_server(
     folder: Path, secret: str, database_url: str | None, no_worker: bool = False, processes: int = 1
 ) -> tuple[subprocess.Popen, str, str]:
@@ -62,24 +67,7 @@ def start_server(
     env.pop("DATABASE_URL", None)
     if database_url:
         env["DATABASE_URL"] = database_url
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "b24app.cli", "serve", "--port", "0", "--processes", str(processes)),
-            *(["--no-worker"] if no_worker else []),
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    line = ""
-    while "serves on" not in line:
-        line = server.stderr.readline()
-        if not line:
-            server.wait(10)
-            raise SystemExit("b24app serve did not start")
-    threading.Thread(target=server.stderr.read, daemon=True).start()  # drain the request log
-    url = line.split("serves on ")[1].split()[0]
+    server, url = serve(env, THREADS, worker=not no_worker, processes=processes)
     host_port = url.split("//")[1].rstrip("/")
     return server, host_port, env.get("DATABASE_URL") or ""
 
